@@ -1,0 +1,419 @@
+//! The kernel: the clock, the calendar, the request slabs, the timeline, and the event loop.
+//!
+//! The loop is one ordinary Bevy system ([`advance`]) in [`super::SimSchedule`]. It takes the
+//! [`Kernel`] resource and queries over the node and edge components through [`Net`], and runs
+//! events until the horizon in [`RunRequest`]. Component logic lives with the components
+//! (`model::service`, `model::source`, `model::exchange`) as `impl Net` blocks.
+//!
+//! Ordering at a boundary instant T is fixed: first every event at time ≤ T, then the series
+//! sample at T, then timeline entries at T in the order they were added. So running straight to
+//! the end, or stopping at T and calling `Sim::set` there, give the same history.
+
+use std::collections::BTreeMap;
+
+use bevy::ecs::entity::Entity;
+use bevy::ecs::prelude::*;
+use bevy::ecs::system::SystemParam;
+
+use super::calendar::{Calendar, Event};
+use super::time::{Nanos, nanos_to_secs};
+use crate::metrics::stats::NodeStats;
+use crate::model::policy::{BreakerState, Link, Transition};
+use crate::model::request::{Call, Exchange, Slab};
+use crate::model::service::Service;
+use crate::model::source::Source;
+use crate::params::{self, Value, Visitor};
+
+/// Where and why a timeline entry came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryOrigin {
+    /// Written in the scenario's `timeline`.
+    Scenario,
+    /// Applied live (`Sim::set`, `--set` during a run, the GUI).
+    User,
+    /// The automatic undo of an entry with a duration (`for 30`).
+    Revert,
+}
+
+/// One scheduled parameter change.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TimelineEntry {
+    pub at: Nanos,
+    pub path: String,
+    pub value: Value,
+    /// Undo the change after this long.
+    pub duration: Option<Nanos>,
+    pub origin: EntryOrigin,
+}
+
+/// Scheduled and applied parameter changes, in application order.
+#[derive(Debug, Default)]
+pub struct Timeline {
+    entries: Vec<TimelineEntry>,
+    next: usize,
+}
+
+impl Timeline {
+    /// Adds an entry, after every existing entry at the same time.
+    pub fn insert(&mut self, entry: TimelineEntry) {
+        let pos = self.entries[self.next..].partition_point(|e| e.at <= entry.at) + self.next;
+        self.entries.insert(pos, entry);
+    }
+
+    /// Time of the next entry not yet applied.
+    pub fn next_time(&self) -> Option<Nanos> {
+        self.entries.get(self.next).map(|e| e.at)
+    }
+
+    /// Every entry, applied or pending, in order.
+    pub fn entries(&self) -> &[TimelineEntry] {
+        &self.entries
+    }
+
+    /// How many entries have been applied.
+    pub fn applied(&self) -> usize {
+        self.next
+    }
+}
+
+/// Something noteworthy that happened, for the GUI's event strip and the report.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LogEntry {
+    pub at: Nanos,
+    pub subject: String,
+    pub what: String,
+}
+
+/// Most recent log entries kept.
+const LOG_CAP: usize = 10_000;
+
+/// A request class as the engine uses it.
+#[derive(Clone, Debug)]
+pub struct ClassInfo {
+    pub name: String,
+    pub weight: f64,
+    pub priority: u8,
+}
+
+/// How far the next run of [`super::SimSchedule`] goes.
+#[derive(Resource, Clone, Copy, Debug)]
+pub struct RunRequest {
+    /// Advance the clock to this instant (processing everything at or before it).
+    pub until: Nanos,
+    /// Stop after this many events (then the clock stays at the last event).
+    pub max_events: Option<u64>,
+}
+
+/// Node names to entities, in name order.
+#[derive(Resource, Debug, Default, Clone)]
+pub struct NodeIndex {
+    pub nodes: BTreeMap<String, Entity>,
+    pub links: BTreeMap<String, Entity>,
+}
+
+/// Global state of the simulation.
+#[derive(Resource, Debug)]
+pub struct Kernel {
+    pub now: Nanos,
+    pub calendar: Calendar,
+    pub calls: Slab<Call>,
+    pub exchanges: Slab<Exchange>,
+    /// Events handled so far.
+    pub events: u64,
+    pub seed: u64,
+    pub warmup: Nanos,
+    /// The scenario's duration (default horizon).
+    pub end: Nanos,
+    pub sample_every: Nanos,
+    pub next_sample: Nanos,
+    pub timeline: Timeline,
+    pub classes: Vec<ClassInfo>,
+    pub log: Vec<LogEntry>,
+    /// Errors from timeline entries that could not be applied (reported, never panicking).
+    pub errors: Vec<String>,
+}
+
+impl Kernel {
+    pub fn new(seed: u64, warmup: Nanos, end: Nanos, sample_every: Nanos, classes: Vec<ClassInfo>) -> Self {
+        Self {
+            now: 0,
+            calendar: Calendar::default(),
+            calls: Slab::default(),
+            exchanges: Slab::default(),
+            events: 0,
+            seed,
+            warmup,
+            end,
+            sample_every,
+            next_sample: sample_every,
+            timeline: Timeline::default(),
+            classes,
+            log: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Appends to the event log (bounded: the oldest half is dropped when full).
+    pub fn note(&mut self, subject: &str, what: impl Into<String>) {
+        if self.log.len() >= LOG_CAP {
+            self.log.drain(..LOG_CAP / 2);
+        }
+        self.log.push(LogEntry { at: self.now, subject: subject.to_string(), what: what.into() });
+    }
+
+    /// True once the warm-up is over (requests arriving now are counted).
+    #[inline]
+    pub fn counting(&self) -> bool {
+        self.now >= self.warmup
+    }
+}
+
+/// Everything the event handlers touch: the kernel and the model's components.
+#[derive(SystemParam)]
+pub struct Net<'w, 's> {
+    pub k: ResMut<'w, Kernel>,
+    pub index: Res<'w, NodeIndex>,
+    pub services: Query<'w, 's, (&'static mut Service, &'static mut NodeStats)>,
+    pub sources: Query<'w, 's, (&'static mut Source, &'static mut NodeStats), Without<Service>>,
+    pub links: Query<'w, 's, &'static mut Link>,
+}
+
+/// The event loop: runs events and boundaries up to the [`RunRequest`] horizon.
+pub fn advance(mut net: Net, request: Res<RunRequest>) {
+    let RunRequest { until, max_events } = *request;
+    let mut budget = max_events.unwrap_or(u64::MAX);
+    loop {
+        let boundary = net.k.next_sample.min(net.k.timeline.next_time().unwrap_or(Nanos::MAX));
+        match net.k.calendar.peek_time() {
+            Some(t) if t <= boundary && t <= until => {
+                if budget == 0 {
+                    return;
+                }
+                budget -= 1;
+                let Some((t, event)) = net.k.calendar.pop() else { return };
+                net.k.now = t;
+                net.k.events += 1;
+                net.dispatch(event);
+            }
+            _ if boundary <= until => {
+                net.k.now = boundary;
+                net.boundary(boundary);
+            }
+            _ => break,
+        }
+    }
+    net.k.now = net.k.now.max(until);
+}
+
+impl Net<'_, '_> {
+    fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::Arrival { source, generation } => self.on_arrival(source, generation),
+            Event::ThinkDone { source } => self.on_think_done(source),
+            Event::PhaseSwitch { source, generation } => self.on_phase_switch(source, generation),
+            Event::ServiceDone { call, generation } => self.on_service_done(call, generation),
+            Event::CallTimeout { exchange, generation } => self.on_call_timeout(exchange, generation),
+            Event::BlockTimeout { call, generation } => self.on_block_timeout(call, generation),
+            Event::RetryDue { exchange, generation } => self.on_retry_due(exchange, generation),
+            Event::BreakerWaitOver { link, generation } => self.on_breaker_timer(link, generation),
+        }
+    }
+
+    /// Samples at `t` if due, then applies the timeline entries at `t`.
+    fn boundary(&mut self, t: Nanos) {
+        if self.k.next_sample == t {
+            self.sample_all(t);
+            self.k.next_sample = t.saturating_add(self.k.sample_every);
+        }
+        while self.k.timeline.next_time() == Some(t) {
+            let i = self.k.timeline.next;
+            self.k.timeline.next += 1;
+            let entry = self.k.timeline.entries[i].clone();
+            if let Err(e) = self.apply_entry(&entry) {
+                let msg = format!("at {}s: {}: {e}", nanos_to_secs(t), entry.path);
+                self.k.errors.push(msg);
+            }
+        }
+    }
+
+    fn sample_all(&mut self, t: Nanos) {
+        let warmup = self.k.warmup;
+        let span = self.k.sample_every.min(t);
+        let links = &self.links;
+        let worst = |ls: &[Entity]| {
+            ls.iter()
+                .filter_map(|l| links.get(*l).ok())
+                .map(|l| match (l.policy.breaker.enabled, l.breaker.state) {
+                    (false, _) | (_, BreakerState::Closed) => 0.0,
+                    (_, BreakerState::HalfOpen) => 1.0,
+                    (_, BreakerState::Open) => 2.0,
+                })
+                .fold(0.0, f64::max)
+        };
+        for (svc, mut stats) in &mut self.services {
+            stats.sample(t, warmup, span, worst(&svc.links));
+        }
+        for (src, mut stats) in &mut self.sources {
+            stats.sample(t, warmup, span, worst(&[src.link]));
+        }
+    }
+
+    /// Finds the field at `path` (`node.field.sub`) and runs `op` on it.
+    fn with_field(
+        &mut self,
+        path: &str,
+        mut op: impl FnMut(&mut params::Field<'_>) -> Result<(), String>,
+    ) -> Result<Entity, String> {
+        let (node_name, rest) = path.split_once('.').ok_or("a path is node.field")?;
+        let node = *self.index.nodes.get(node_name).ok_or_else(|| unknown_node(&self.index, node_name))?;
+        let mut result = Ok(());
+        let mut finder = params::Finder::new(rest, |field| result = op(field));
+        self.visit_node(node, &mut finder);
+        if !finder.found {
+            let hint = params::suggest(rest, finder.seen.iter().map(String::as_str))
+                .map(|s| format!("; did you mean `{node_name}.{s}`?"))
+                .unwrap_or_default();
+            return Err(format!("no parameter `{rest}` on `{node_name}`{hint}"));
+        }
+        drop(finder);
+        result.map(|()| node)
+    }
+
+    /// Checks that `value` can be assigned at `path`, changing nothing.
+    pub fn check_param(&mut self, path: &str, value: &Value) -> Result<(), String> {
+        self.with_field(path, |field| {
+            let old = field.get();
+            field.set(value)?;
+            field.set(&old)
+        })
+        .map(|_| ())
+    }
+
+    /// Reads the value at `path`.
+    pub fn get_param(&mut self, path: &str) -> Result<Value, String> {
+        let mut value = Value::Unset;
+        self.with_field(path, |field| {
+            value = field.get();
+            Ok(())
+        })?;
+        Ok(value)
+    }
+
+    /// Every parameter of the node named `name`, with kinds, values and help.
+    pub fn list_params(&mut self, name: &str) -> Vec<params::ParamInfo> {
+        let Some(&node) = self.index.nodes.get(name) else { return Vec::new() };
+        let mut lister = params::Lister::new(name);
+        self.visit_node(node, &mut lister);
+        lister.out
+    }
+
+    /// Applies one timeline entry: finds the field, sets it, and lets the node react.
+    fn apply_entry(&mut self, entry: &TimelineEntry) -> Result<(), String> {
+        let mut previous = None;
+        let node = self.with_field(&entry.path, |field| {
+            previous = Some(field.get());
+            field.set(&entry.value)
+        })?;
+        self.after_set(node);
+        if let (Some(d), Some(prev)) = (entry.duration, previous) {
+            let at = self.k.now.saturating_add(d);
+            self.k.timeline.insert(TimelineEntry {
+                at,
+                path: entry.path.clone(),
+                value: prev,
+                duration: None,
+                origin: EntryOrigin::Revert,
+            });
+        }
+        let subject = entry.path.split('.').next().unwrap_or_default().to_string();
+        self.k.note(&subject, format!("set {} = {}", entry.path, entry.value));
+        Ok(())
+    }
+
+    /// Walks every parameter of `node` (its own and those of its outgoing edges).
+    pub fn visit_node(&mut self, node: Entity, v: &mut dyn Visitor) {
+        if let Ok((mut src, _)) = self.sources.get_mut(node) {
+            params::Params::visit(&mut src.spec, v);
+            let link = src.link;
+            if let Ok(mut l) = self.links.get_mut(link) {
+                LinkParams(&mut l).visit_flat(v);
+            }
+        } else if let Ok((mut svc, _)) = self.services.get_mut(node) {
+            params::Params::visit(&mut svc.spec, v);
+            let links = svc.links.clone();
+            for link in links {
+                if let Ok(mut l) = self.links.get_mut(link) {
+                    let to = l.name.split_once("->").map(|(_, to)| to.to_string()).unwrap_or_default();
+                    v.group("calls", &mut Named(&to, &mut LinkParams(&mut l)));
+                }
+            }
+        }
+    }
+
+    /// Reacts to a parameter change on `node` (start newly allowed work, reschedule arrivals…).
+    fn after_set(&mut self, node: Entity) {
+        if self.services.contains(node) {
+            self.service_changed(node);
+        } else if self.sources.contains(node) {
+            self.source_changed(node);
+        }
+    }
+
+    /// Logs a breaker transition and arms the automatic half-open timer.
+    pub fn breaker_moved(&mut self, link: Entity, t: Transition) {
+        let Ok(l) = self.links.get(link) else { return };
+        let name = l.name.clone();
+        if t.to == BreakerState::Open && l.policy.breaker.automatic_half_open {
+            let at = self.k.now.saturating_add(super::time::secs_to_nanos(l.policy.breaker.open_wait));
+            let generation = l.breaker.generation;
+            self.k.calendar.schedule(at, Event::BreakerWaitOver { link, generation });
+        }
+        self.k.note(&name, format!("breaker {} → {}", t.from.name(), t.to.name()));
+    }
+
+    fn on_breaker_timer(&mut self, link: Entity, generation: u32) {
+        let now = self.k.now;
+        let Ok(mut l) = self.links.get_mut(link) else { return };
+        if l.breaker.generation != generation {
+            return;
+        }
+        let spec = l.policy.breaker.clone();
+        if let Some(t) = l.breaker.on_wait_timer(&spec, now) {
+            self.breaker_moved(link, t);
+        }
+    }
+}
+
+fn unknown_node(index: &NodeIndex, name: &str) -> String {
+    let hint = params::suggest(name, index.nodes.keys().map(String::as_str))
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    format!("no node named `{name}`{hint}")
+}
+
+/// An edge's parameters: its policy plus the `cut` fault switch.
+struct LinkParams<'a, 'b>(&'a mut Mut<'b, Link>);
+
+impl LinkParams<'_, '_> {
+    fn visit_flat(&mut self, v: &mut dyn Visitor) {
+        let link = &mut **self.0;
+        params::Params::visit(&mut link.policy, v);
+        v.field("cut", params::Field::Flag(&mut link.cut), "the edge is cut: attempts are lost");
+    }
+}
+
+impl params::Params for LinkParams<'_, '_> {
+    fn visit(&mut self, v: &mut dyn Visitor) {
+        self.visit_flat(v);
+    }
+}
+
+/// Wraps a group under a name (`calls.db`).
+struct Named<'a, P: params::Params>(&'a str, &'a mut P);
+
+impl<P: params::Params> params::Params for Named<'_, P> {
+    fn visit(&mut self, v: &mut dyn Visitor) {
+        v.group(self.0, self.1);
+    }
+}

@@ -1,0 +1,360 @@
+//! [`Sim`]: the handle that tests, the CLI and the GUI use to build, drive and read a run.
+//!
+//! A `Sim` owns a headless Bevy [`App`] whose world holds the model. Driving it is explicit:
+//! `run_until`, `advance_by`, `step`, `set`. Because every call lands on the same event loop with
+//! the same boundary rules, any sequence of calls that reaches the same sim times with the same
+//! `set`s produces the same report, whatever the chunking (proved in
+//! `tests/integration/determinism.rs`).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bevy::app::App;
+use bevy::ecs::entity::Entity;
+use bevy::ecs::system::SystemState;
+use bevy::ecs::world::World;
+
+use super::kernel::{EntryOrigin, Kernel, LogEntry, Net, NodeIndex, RunRequest, TimelineEntry};
+use super::time::{Nanos, nanos_to_secs, secs_to_nanos};
+use super::{SimPlugin, SimSchedule};
+use crate::metrics::report::{AppliedChange, LinkReport, NodeReport, Report};
+use crate::metrics::series::Point;
+use crate::metrics::stats::NodeStats;
+use crate::model::policy::{BreakerState, Link};
+use crate::model::service::Service;
+use crate::model::source::Source;
+use crate::params::{ParamInfo, Value, parse_value};
+use crate::scenario::build::{spawn_scenario, timeline_errors};
+use crate::scenario::schema::Scenario;
+use crate::scenario::{self, ScenarioError};
+
+/// A running simulation.
+pub struct Sim {
+    app: App,
+    scenario: Scenario,
+    seed: u64,
+    wall: Duration,
+}
+
+/// Live state of one node, for rendering.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeView {
+    pub name: String,
+    pub kind: NodeKind,
+    pub queue_len: usize,
+    /// Waiting places; None = unbounded.
+    pub capacity: Option<u32>,
+    pub busy: u32,
+    pub workers: u32,
+    /// Requests inside (queued, blocked, with a worker).
+    pub inside: u32,
+    pub up: bool,
+    /// Outgoing edges: (edge name, target, breaker state if enabled, attempts in flight).
+    pub edges: Vec<EdgeView>,
+    pub counters: crate::metrics::stats::Counters,
+}
+
+/// Live state of one edge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdgeView {
+    pub name: String,
+    pub to: String,
+    pub breaker: Option<BreakerState>,
+    pub in_flight: u64,
+    pub attempts: u64,
+    pub retries: u64,
+    pub cut: bool,
+}
+
+/// Source or service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    Source,
+    Service,
+}
+
+impl Sim {
+    /// Loads, validates and builds a scenario file. `seed` overrides the file's seed.
+    pub fn from_file(path: impl AsRef<Path>, seed: Option<u64>) -> Result<Self, ScenarioError> {
+        let src = scenario::Source::read(path.as_ref())?;
+        Self::from_source(&src, seed)
+    }
+
+    /// Same as [`Sim::from_file`] for text already in memory; `name` is used in messages.
+    pub fn from_text(name: &str, text: &str, seed: Option<u64>) -> Result<Self, ScenarioError> {
+        Self::from_source(&scenario::Source { name: name.to_string(), text: text.to_string() }, seed)
+    }
+
+    fn from_source(src: &scenario::Source, seed: Option<u64>) -> Result<Self, ScenarioError> {
+        let scn = scenario::load(src)?;
+        Self::build(scn, seed).map_err(|errors| timeline_errors(&src.name, &src.text, errors))
+    }
+
+    /// Builds from an in-memory scenario (validated here; errors are located at 1:1 paths).
+    pub fn from_scenario(scn: Scenario, seed: Option<u64>) -> Result<Self, ScenarioError> {
+        let spans = scenario::spans::SpanIndex::default();
+        scenario::validate(&scn, "<scenario>", &spans)?;
+        Self::build(scn, seed).map_err(|errors| timeline_errors("<scenario>", "", errors))
+    }
+
+    fn build(scn: Scenario, seed: Option<u64>) -> Result<Self, Vec<(usize, String)>> {
+        let seed = seed.unwrap_or(scn.seed);
+        let mut app = App::empty();
+        app.add_plugins(SimPlugin);
+        spawn_scenario(app.world_mut(), &scn, seed)?;
+        Ok(Self { app, scenario: scn, seed, wall: Duration::ZERO })
+    }
+
+    /// The scenario as loaded (not including live changes; see [`Sim::timeline`]).
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The scenario's duration, seconds.
+    pub fn duration(&self) -> f64 {
+        self.scenario.duration
+    }
+
+    fn kernel(&self) -> &Kernel {
+        self.app.world().resource::<Kernel>()
+    }
+
+    /// Current sim time, seconds.
+    pub fn now(&self) -> f64 {
+        nanos_to_secs(self.now_nanos())
+    }
+
+    /// Current sim time, nanoseconds.
+    pub fn now_nanos(&self) -> Nanos {
+        self.kernel().now
+    }
+
+    /// Events handled so far.
+    pub fn events(&self) -> u64 {
+        self.kernel().events
+    }
+
+    /// Time of the next pending event, if any (may be a stale one).
+    pub fn next_event_time(&self) -> Option<Nanos> {
+        self.kernel().calendar.peek_time()
+    }
+
+    /// Runs the event loop to `until` (ns), handling at most `max_events` events.
+    /// Returns the number of events handled.
+    pub fn run(&mut self, until: Nanos, max_events: Option<u64>) -> u64 {
+        let before = self.events();
+        let start = Instant::now();
+        let world = self.app.world_mut();
+        world.insert_resource(RunRequest { until, max_events });
+        world.run_schedule(SimSchedule);
+        self.wall += start.elapsed();
+        self.events() - before
+    }
+
+    /// Runs until sim time `secs` (never backwards).
+    pub fn run_until(&mut self, secs: f64) {
+        let until = secs_to_nanos(secs).max(self.now_nanos());
+        self.run(until, None);
+    }
+
+    /// Runs to the scenario's duration.
+    pub fn run_to_end(&mut self) {
+        let end = self.kernel().end;
+        self.run(end.max(self.now_nanos()), None);
+    }
+
+    /// Runs for `secs` more simulated seconds.
+    pub fn advance_by(&mut self, secs: f64) {
+        let until = self.now_nanos().saturating_add(secs_to_nanos(secs));
+        self.run(until, None);
+    }
+
+    /// Handles exactly one event (and any sample or timeline boundary before it).
+    /// Returns false if nothing is scheduled.
+    pub fn step(&mut self) -> bool {
+        self.run(Nanos::MAX, Some(1)) == 1
+    }
+
+    /// Sets `path` (`node.field.sub`) to `value` now, recording it on the timeline.
+    pub fn set(&mut self, path: &str, value: &str) -> Result<(), String> {
+        self.schedule_change(path, parse_value(value), None)
+    }
+
+    /// Like [`Sim::set`], reverting to the previous value after `secs`.
+    pub fn set_for(&mut self, path: &str, value: &str, secs: f64) -> Result<(), String> {
+        self.schedule_change(path, parse_value(value), Some(secs_to_nanos(secs)))
+    }
+
+    fn schedule_change(&mut self, path: &str, value: Value, duration: Option<Nanos>) -> Result<(), String> {
+        self.with_net(|net| net.check_param(path, &value))?;
+        let now = self.now_nanos();
+        let mut kernel = self.app.world_mut().resource_mut::<Kernel>();
+        kernel.timeline.insert(TimelineEntry { at: now, path: path.to_string(), value, duration, origin: EntryOrigin::User });
+        self.run(now, None);
+        Ok(())
+    }
+
+    /// Reads a parameter's current value.
+    pub fn get(&mut self, path: &str) -> Result<Value, String> {
+        self.with_net(|net| net.get_param(path))
+    }
+
+    /// Every parameter of a node (paths, kinds, current values, help).
+    pub fn params(&mut self, node: &str) -> Vec<ParamInfo> {
+        self.with_net(|net| net.list_params(node))
+    }
+
+    fn with_net<R>(&mut self, f: impl FnOnce(&mut Net) -> R) -> R {
+        let world = self.app.world_mut();
+        let mut state = SystemState::<Net>::new(world);
+        let mut net = state.get_mut(world).expect("a Sim's world always holds the kernel resources");
+        let r = f(&mut net);
+        state.apply(world);
+        r
+    }
+
+    /// Every timeline entry (scripted, user, reverts), applied or pending.
+    pub fn timeline(&self) -> &[TimelineEntry] {
+        self.kernel().timeline.entries()
+    }
+
+    /// Notable engine events (breaker transitions, crashes, queue-full episodes, changes).
+    pub fn log(&self) -> &[LogEntry] {
+        &self.kernel().log
+    }
+
+    /// Node names in order.
+    pub fn node_names(&self) -> Vec<String> {
+        self.app.world().resource::<NodeIndex>().nodes.keys().cloned().collect()
+    }
+
+    /// The Bevy world (read-only), for renderers that query components directly.
+    pub fn world(&self) -> &World {
+        self.app.world()
+    }
+
+    fn entity(&self, name: &str) -> Option<Entity> {
+        self.app.world().resource::<NodeIndex>().nodes.get(name).copied()
+    }
+
+    /// Live state of a node.
+    pub fn node(&self, name: &str) -> Option<NodeView> {
+        let world = self.app.world();
+        let e = self.entity(name)?;
+        let index = world.resource::<NodeIndex>();
+        let name_of = |ent: Entity| index.nodes.iter().find(|(_, v)| **v == ent).map(|(k, _)| k.clone()).unwrap_or_default();
+        let edge = |l: Entity| {
+            let link = world.get::<Link>(l)?;
+            Some(EdgeView {
+                name: link.name.clone(),
+                to: name_of(link.to),
+                breaker: link.policy.breaker.enabled.then_some(link.breaker.state),
+                in_flight: link.stats.in_flight,
+                attempts: link.stats.attempts,
+                retries: link.stats.retries,
+                cut: link.cut,
+            })
+        };
+        let counters = world.get::<NodeStats>(e)?.counters;
+        if let Some(s) = world.get::<Service>(e) {
+            Some(NodeView {
+                name: name.to_string(),
+                kind: NodeKind::Service,
+                queue_len: s.queue.len(),
+                capacity: s.spec.queue.capacity,
+                busy: s.busy,
+                workers: s.spec.workers,
+                inside: s.inside,
+                up: s.alive,
+                edges: s.links.iter().filter_map(|l| edge(*l)).collect(),
+                counters,
+            })
+        } else {
+            let s = world.get::<Source>(e)?;
+            Some(NodeView {
+                name: name.to_string(),
+                kind: NodeKind::Source,
+                queue_len: 0,
+                capacity: Some(0),
+                busy: 0,
+                workers: 0,
+                inside: 0,
+                up: true,
+                edges: edge(s.link).into_iter().collect(),
+                counters,
+            })
+        }
+    }
+
+    /// The time series of a node (bounded; see `metrics::series`).
+    pub fn series(&self, name: &str) -> &[Point] {
+        self.entity(name)
+            .and_then(|e| self.app.world().get::<NodeStats>(e))
+            .map_or(&[], |s| s.series.points())
+    }
+
+    /// Requests physically present and unlabelled at each node, counted from the slab (used by
+    /// the conservation property test to cross-check the counters).
+    pub fn audit_in_system(&self) -> std::collections::BTreeMap<String, u64> {
+        use crate::model::request::CallState;
+        let world = self.app.world();
+        let index = world.resource::<NodeIndex>();
+        let k = world.resource::<Kernel>();
+        let mut out: std::collections::BTreeMap<String, u64> = index.nodes.keys().map(|n| (n.clone(), 0)).collect();
+        for (_, c) in k.calls.slots() {
+            if c.state != CallState::Free && c.counted && !c.labeled {
+                if let Some((name, _)) = index.nodes.iter().find(|(_, e)| **e == c.node) {
+                    *out.entry(name.clone()).or_default() += 1;
+                }
+            }
+        }
+        // A source's requests in the system are its live exchanges (waiting or backing off).
+        for (_, e) in k.exchanges.slots() {
+            if let (crate::model::request::Origin::Source(s), true) = (e.origin, e.counted) {
+                if let Some((name, _)) = index.nodes.iter().find(|(_, n)| **n == s) {
+                    *out.entry(name.clone()).or_default() += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// The report at the current sim time.
+    pub fn report(&self) -> Report {
+        let world = self.app.world();
+        let k = world.resource::<Kernel>();
+        let index = world.resource::<NodeIndex>();
+        let class_names: Vec<String> = k.classes.iter().map(|c| c.name.clone()).collect();
+        let mut nodes = std::collections::BTreeMap::new();
+        for (name, &e) in &index.nodes {
+            let Some(stats) = world.get::<NodeStats>(e) else { continue };
+            let kind = if world.get::<Service>(e).is_some() { "service" } else { "source" };
+            nodes.insert(name.clone(), NodeReport::new(kind, stats, k.now, k.warmup, &class_names));
+        }
+        let links = index
+            .links
+            .iter()
+            .filter_map(|(name, &e)| world.get::<Link>(e).map(|l| (name.clone(), LinkReport::new(l))))
+            .collect();
+        let applied = k.timeline.applied();
+        Report {
+            scenario: self.scenario.title.clone(),
+            seed: self.seed,
+            sim_time_s: nanos_to_secs(k.now),
+            warmup_s: nanos_to_secs(k.warmup),
+            events: k.events,
+            wall_s: self.wall.as_secs_f64(),
+            nodes,
+            links,
+            timeline: k.timeline.entries()[..applied]
+                .iter()
+                .map(|e| AppliedChange { at_s: nanos_to_secs(e.at), set: format!("{} = {}", e.path, e.value), origin: e.origin })
+                .collect(),
+            errors: k.errors.clone(),
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Simulated time: integer nanoseconds.
+//!
+//! Every timestamp inside the engine is a [`Nanos`] (`u64` nanoseconds since the start of the run).
+//! Floating point seconds exist only at the edges (scenario files, reports, plots), converted
+//! here in one place, so no rounding error can accumulate in the clock itself.
+
+/// A point in simulated time or a span of it, in nanoseconds.
+pub type Nanos = u64;
+
+/// Nanoseconds per second.
+pub const NANOS_PER_SEC: f64 = 1e9;
+
+/// Converts seconds to nanoseconds, rounding to the nearest nanosecond.
+///
+/// Negative and NaN inputs become 0; values past the representable range saturate.
+#[inline]
+pub fn secs_to_nanos(secs: f64) -> Nanos {
+    if secs.is_nan() || secs <= 0.0 {
+        return 0;
+    }
+    let ns = (secs * NANOS_PER_SEC).round();
+    if ns >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        ns as u64
+    }
+}
+
+/// Converts nanoseconds to seconds (for reports and plots only).
+#[inline]
+pub fn nanos_to_secs(ns: Nanos) -> f64 {
+    ns as f64 / NANOS_PER_SEC
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions_round_and_saturate() {
+        assert_eq!(secs_to_nanos(1.5), 1_500_000_000);
+        assert_eq!(secs_to_nanos(-3.0), 0);
+        assert_eq!(secs_to_nanos(f64::NAN), 0);
+        assert_eq!(secs_to_nanos(1e30), u64::MAX);
+        assert_eq!(secs_to_nanos(0.000_000_000_6), 1);
+        assert_eq!(nanos_to_secs(2_500_000_000), 2.5);
+    }
+}

@@ -1,0 +1,36 @@
+//! # Sluice
+//!
+//! A deterministic discrete-event simulator of backpressure in queueing networks: bounded
+//! queues, rejection, timeouts, retries and circuit breakers, on Bevy's ECS.
+//!
+//! ```text
+//!  scenario/ (RON → validated Scenario) ──spawn──▶ World: node & edge entities
+//!                                                      │ components: Source, Service,
+//!                                                      │ Link (policy + breaker), NodeStats
+//!  engine/   Sim ──run_until/step/set──▶ SimSchedule ──▶ kernel::advance (event loop)
+//!  metrics/  NodeStats → Series (bounded) → Report (JSON / table / CSV)
+//!  params/   one registry of `node.field.sub` paths: --set, timeline, GUI inspector
+//!  cli/      sluice run | check | bench | params
+//! ```
+//!
+//! Quick start:
+//! ```
+//! let mut sim = sluice::Sim::from_file("scenarios/mmck.ron", Some(7)).unwrap();
+//! sim.run_until(100.0);
+//! sim.set("server.workers", "3").unwrap();
+//! sim.run_to_end();
+//! let report = sim.report();
+//! assert!(report.nodes["server"].completed > 0);
+//! ```
+
+pub mod cli;
+pub mod engine;
+pub mod metrics;
+pub mod model;
+pub mod params;
+pub mod scenario;
+
+pub use engine::Sim;
+pub use engine::sim::{EdgeView, NodeKind, NodeView};
+pub use metrics::report::Report;
+pub use scenario::{Diagnostic, ScenarioError};

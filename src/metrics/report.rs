@@ -1,0 +1,298 @@
+//! The run report: the JSON that outside tools read, and the human table.
+//!
+//! Key names are a stable interface (see DESIGN.md, "Interfaces that outside tools rely on").
+//! Maps are `BTreeMap`s so the key order is fixed; `wall_s` is the only field that depends on
+//! the machine, and determinism tests compare reports without it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::stats::{Counters, NodeStats};
+use crate::engine::time::{Nanos, nanos_to_secs};
+use crate::model::policy::{Link, LinkStats};
+
+/// Latency summary, seconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Latency {
+    pub mean: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+}
+
+/// Queueing delay summary, seconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Wait {
+    pub mean: f64,
+    pub p50: f64,
+    pub p99: f64,
+}
+
+/// Rejections by reason.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Rejections {
+    pub queue_full: u64,
+    pub down: u64,
+    pub block_timeout: u64,
+    pub breaker_open: u64,
+    pub downstream: u64,
+}
+
+/// Totals of one class at one node.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClassReport {
+    pub arrivals: u64,
+    pub completed: u64,
+    pub errors: u64,
+    pub rejected: u64,
+    pub dropped: u64,
+    pub timed_out: u64,
+    pub retries: u64,
+    pub latency_s: Latency,
+}
+
+/// Everything measured at one node.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NodeReport {
+    /// `source` or `service`.
+    pub kind: &'static str,
+    pub arrivals: u64,
+    pub completed: u64,
+    pub errors: u64,
+    pub rejected: u64,
+    pub dropped: u64,
+    pub timed_out: u64,
+    pub retries: u64,
+    /// Counted requests still inside at the end (closes the conservation equation).
+    pub in_system: u64,
+    pub abandoned: u64,
+    pub cancelled: u64,
+    pub rejected_by: Rejections,
+    /// Completions per second over the measured span.
+    pub throughput_per_s: f64,
+    pub utilization: f64,
+    pub busy_mean: f64,
+    pub queue_len_mean: f64,
+    pub queue_len_max: u64,
+    pub in_system_mean: f64,
+    pub latency_s: Latency,
+    pub wait_s: Wait,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub classes: BTreeMap<String, ClassReport>,
+}
+
+/// Totals of one edge.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LinkReport {
+    #[serde(flatten)]
+    pub stats: LinkStatsReport,
+    pub breaker_state: &'static str,
+    pub breaker_opened: u32,
+}
+
+/// Serializable copy of [`LinkStats`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LinkStatsReport {
+    pub attempts: u64,
+    pub retries: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub rejected: u64,
+    pub dropped: u64,
+    pub timeouts: u64,
+    pub breaker_rejected: u64,
+    pub gave_up: u64,
+    pub in_flight: u64,
+}
+
+impl From<&LinkStats> for LinkStatsReport {
+    fn from(s: &LinkStats) -> Self {
+        Self {
+            attempts: s.attempts,
+            retries: s.retries,
+            ok: s.ok,
+            errors: s.errors,
+            rejected: s.rejected,
+            dropped: s.dropped,
+            timeouts: s.timeouts,
+            breaker_rejected: s.breaker_rejected,
+            gave_up: s.gave_up,
+            in_flight: s.in_flight,
+        }
+    }
+}
+
+/// One applied timeline entry.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AppliedChange {
+    pub at_s: f64,
+    pub set: String,
+    pub origin: crate::engine::kernel::EntryOrigin,
+}
+
+/// The whole report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub seed: u64,
+    pub sim_time_s: f64,
+    pub warmup_s: f64,
+    pub events: u64,
+    pub wall_s: f64,
+    pub nodes: BTreeMap<String, NodeReport>,
+    pub links: BTreeMap<String, LinkReport>,
+    pub timeline: Vec<AppliedChange>,
+    /// Timeline entries that could not be applied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+fn q(h: &Histogram<u64>, p: f64) -> f64 {
+    if h.is_empty() { 0.0 } else { nanos_to_secs(h.value_at_quantile(p)) }
+}
+
+fn mean(sum: u128, n: u64) -> f64 {
+    if n == 0 { 0.0 } else { sum as f64 / n as f64 / 1e9 }
+}
+
+fn latency(h: &Histogram<u64>, sum: u128, n: u64) -> Latency {
+    Latency { mean: mean(sum, n), p50: q(h, 0.5), p95: q(h, 0.95), p99: q(h, 0.99), p999: q(h, 0.999) }
+}
+
+impl NodeReport {
+    /// Summarises `stats` at time `now` (measured span: warm-up to `now`).
+    pub fn new(kind: &'static str, stats: &NodeStats, now: Nanos, warmup: Nanos, class_names: &[String]) -> Self {
+        let c: Counters = stats.counters;
+        let span = nanos_to_secs(now.saturating_sub(warmup));
+        let workers = stats.workers.mean_until(now, warmup);
+        let busy = stats.busy.mean_until(now, warmup);
+        let classes = if class_names.len() > 1 {
+            class_names
+                .iter()
+                .zip(&stats.classes)
+                .map(|(name, k)| {
+                    let kc = k.counters;
+                    (
+                        name.clone(),
+                        ClassReport {
+                            arrivals: kc.arrivals,
+                            completed: kc.completed,
+                            errors: kc.errors,
+                            rejected: kc.rejected,
+                            dropped: kc.dropped,
+                            timed_out: kc.timed_out,
+                            retries: kc.retries,
+                            latency_s: latency(&k.latency, k.latency_sum, kc.completed),
+                        },
+                    )
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        Self {
+            kind,
+            arrivals: c.arrivals,
+            completed: c.completed,
+            errors: c.errors,
+            rejected: c.rejected,
+            dropped: c.dropped,
+            timed_out: c.timed_out,
+            retries: c.retries,
+            in_system: stats.in_system,
+            abandoned: c.abandoned,
+            cancelled: c.cancelled,
+            rejected_by: Rejections {
+                queue_full: c.rejected_full,
+                down: c.rejected_down,
+                block_timeout: c.rejected_block_timeout,
+                breaker_open: c.rejected_breaker,
+                downstream: c.rejected_downstream,
+            },
+            throughput_per_s: if span > 0.0 { c.completed as f64 / span } else { 0.0 },
+            utilization: if workers > 0.0 { busy / workers } else { 0.0 },
+            busy_mean: busy,
+            queue_len_mean: stats.queue_len.mean_until(now, warmup),
+            queue_len_max: stats.queue_len.max,
+            in_system_mean: stats.inside.mean_until(now, warmup),
+            latency_s: latency(&stats.latency, stats.latency_sum, c.completed),
+            wait_s: Wait { mean: mean(stats.wait_sum, stats.wait.len()), p50: q(&stats.wait, 0.5), p99: q(&stats.wait, 0.99) },
+            classes,
+        }
+    }
+}
+
+impl LinkReport {
+    pub fn new(link: &Link) -> Self {
+        Self {
+            stats: LinkStatsReport::from(&link.stats),
+            breaker_state: if link.policy.breaker.enabled { link.breaker.state.name() } else { "disabled" },
+            breaker_opened: link.breaker.times_opened,
+        }
+    }
+}
+
+impl Report {
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// The report as JSON with the machine-dependent `wall_s` removed (for comparisons).
+    pub fn to_json_without_wall(&self) -> String {
+        Report { wall_s: 0.0, ..self.clone() }.to_json()
+    }
+
+    /// A human-readable table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{}  seed {}  sim {:.1} s (warm-up {:.1} s)  {} events  wall {:.3} s",
+            self.scenario, self.seed, self.sim_time_s, self.warmup_s, self.events, self.wall_s
+        );
+        let _ = writeln!(
+            out,
+            "{:<12} {:>9} {:>9} {:>7} {:>8} {:>7} {:>8} {:>7} {:>9} {:>5} {:>8} {:>9} {:>9} {:>9}",
+            "node", "arrivals", "ok", "errors", "rejected", "dropped", "timedout", "retries", "ok/s", "util", "queue", "p50 s", "p99 s", "wait s"
+        );
+        for (name, n) in &self.nodes {
+            let _ = writeln!(
+                out,
+                "{:<12} {:>9} {:>9} {:>7} {:>8} {:>7} {:>8} {:>7} {:>9.2} {:>5.2} {:>8.2} {:>9.4} {:>9.4} {:>9.4}",
+                name,
+                n.arrivals,
+                n.completed,
+                n.errors,
+                n.rejected,
+                n.dropped,
+                n.timed_out,
+                n.retries,
+                n.throughput_per_s,
+                n.utilization,
+                n.queue_len_mean,
+                n.latency_s.p50,
+                n.latency_s.p99,
+                n.wait_s.mean
+            );
+        }
+        if !self.links.is_empty() {
+            let _ = writeln!(out, "\n{:<20} {:>9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>8}", "edge", "attempts", "retries", "timeouts", "refused", "breaker", "state", "opened");
+            for (name, l) in &self.links {
+                let _ = writeln!(
+                    out,
+                    "{:<20} {:>9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>8}",
+                    name, l.stats.attempts, l.stats.retries, l.stats.timeouts, l.stats.rejected, l.stats.breaker_rejected, l.breaker_state, l.breaker_opened
+                );
+            }
+        }
+        for e in &self.errors {
+            let _ = writeln!(out, "timeline error: {e}");
+        }
+        out
+    }
+}

@@ -1,0 +1,286 @@
+//! Per-node statistics: counters, time-weighted gauges and latency histograms.
+//!
+//! Counting rules (they make conservation exact, see `tests/integration/conservation.rs`):
+//! * a request is *counted* at a node if it arrived there after the warm-up;
+//! * every counted request gets exactly one terminal label at that node, the first that
+//!   applies: completed, errors, rejected, dropped, timed_out (its caller gave up first);
+//! * so at any instant `arrivals = completed + errors + rejected + dropped + timed_out +
+//!   in_system`, where `in_system` counts the counted, unlabelled requests still inside.
+//!
+//! Work that finishes after its caller gave up is also counted as `abandoned`; work removed by
+//! cancellation as `cancelled`. Gauges (queue length, busy workers, requests inside) are
+//! integrated over time from the warm-up on; means divide by the measured span.
+
+use bevy::ecs::component::Component;
+use hdrhistogram::Histogram;
+
+use super::series::{Point, Series};
+use crate::engine::time::Nanos;
+
+/// Highest latency a histogram resolves (one hour); larger values saturate.
+const MAX_TRACKED: u64 = 3_600_000_000_000;
+
+/// A histogram of nanosecond durations with `sigfig` significant digits.
+pub fn histogram(sigfig: u8) -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_TRACKED, sigfig).expect("static histogram bounds are valid")
+}
+
+/// A value integrated over simulated time (queue length, busy workers…).
+#[derive(Clone, Debug, Default)]
+pub struct Gauge {
+    pub value: u64,
+    last: Nanos,
+    /// ∫ value dt from the warm-up, in value·ns.
+    pub area: u128,
+    /// Maximum since the warm-up.
+    pub max: u64,
+    /// `area` at the start of the current series window, and max within it.
+    window_area: u128,
+    pub window_max: u64,
+}
+
+impl Gauge {
+    /// Sets the value at `now`, accumulating the area under the old value.
+    #[inline]
+    pub fn set(&mut self, now: Nanos, warmup: Nanos, value: u64) {
+        self.advance(now, warmup);
+        self.value = value;
+        if now >= warmup {
+            self.max = self.max.max(value);
+            self.window_max = self.window_max.max(value);
+        }
+    }
+
+    /// Accumulates area up to `now` without changing the value.
+    #[inline]
+    pub fn advance(&mut self, now: Nanos, warmup: Nanos) {
+        let from = self.last.max(warmup);
+        if now > from {
+            self.area += u128::from(self.value) * u128::from(now - from);
+        }
+        self.last = self.last.max(now);
+    }
+
+    /// Mean over [warmup, now], without changing the gauge.
+    pub fn mean_until(&self, now: Nanos, warmup: Nanos) -> f64 {
+        let from = self.last.max(warmup);
+        let tail = if now > from { u128::from(self.value) * u128::from(now - from) } else { 0 };
+        let span = now.saturating_sub(warmup);
+        if span == 0 { self.value as f64 } else { (self.area + tail) as f64 / span as f64 }
+    }
+
+    /// Mean over the current window and starts a new one.
+    fn take_window(&mut self, span: Nanos) -> (f64, u64) {
+        let area = self.area - self.window_area;
+        self.window_area = self.area;
+        let max = self.window_max.max(self.value);
+        self.window_max = self.value;
+        let mean = if span == 0 { self.value as f64 } else { area as f64 / span as f64 };
+        (mean, max)
+    }
+}
+
+/// Terminal labels and other totals of one node (or one class at a node).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    pub arrivals: u64,
+    pub completed: u64,
+    pub errors: u64,
+    pub rejected: u64,
+    pub dropped: u64,
+    pub timed_out: u64,
+    /// Arrivals that were retry attempts (at a source: retries it issued).
+    pub retries: u64,
+    /// Work finished after the caller had given up.
+    pub abandoned: u64,
+    /// Work removed because the caller cancelled it.
+    pub cancelled: u64,
+    /// Rejections by reason: queue full / node down / block timeout / breaker open / refused
+    /// downstream (a source's request refused by the node it calls).
+    pub rejected_full: u64,
+    pub rejected_down: u64,
+    pub rejected_block_timeout: u64,
+    pub rejected_breaker: u64,
+    pub rejected_downstream: u64,
+}
+
+impl Counters {
+    /// Sum of terminal labels.
+    pub fn labelled(&self) -> u64 {
+        self.completed + self.errors + self.rejected + self.dropped + self.timed_out
+    }
+}
+
+/// Per-class statistics at a node.
+#[derive(Clone, Debug)]
+pub struct ClassStats {
+    pub counters: Counters,
+    pub latency: Histogram<u64>,
+    pub latency_sum: u128,
+}
+
+/// The terminal label given to a request at a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Label {
+    Completed,
+    Error,
+    Rejected(RejectReason),
+    Dropped,
+    TimedOut,
+}
+
+/// Why a request was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectReason {
+    QueueFull,
+    Down,
+    BlockTimeout,
+    BreakerOpen,
+    Downstream,
+}
+
+/// Statistics of one node (component).
+#[derive(Component, Debug)]
+pub struct NodeStats {
+    pub counters: Counters,
+    /// Counted requests inside the node without a label yet.
+    pub in_system: u64,
+    pub latency: Histogram<u64>,
+    pub latency_sum: u128,
+    pub wait: Histogram<u64>,
+    pub wait_sum: u128,
+    pub queue_len: Gauge,
+    pub busy: Gauge,
+    /// Worker pool size over time (utilization = busy area / workers area).
+    pub workers: Gauge,
+    pub inside: Gauge,
+    pub classes: Vec<ClassStats>,
+    window_counters: Counters,
+    window_latency: Histogram<u64>,
+    pub series: Series,
+}
+
+impl NodeStats {
+    pub fn new(classes: usize, sample_step: Nanos) -> Self {
+        Self {
+            counters: Counters::default(),
+            in_system: 0,
+            latency: histogram(3),
+            latency_sum: 0,
+            wait: histogram(3),
+            wait_sum: 0,
+            queue_len: Gauge::default(),
+            busy: Gauge::default(),
+            workers: Gauge::default(),
+            inside: Gauge::default(),
+            classes: (0..classes)
+                .map(|_| ClassStats {
+                    counters: Counters::default(),
+                    latency: histogram(2),
+                    latency_sum: 0,
+                })
+                .collect(),
+            window_counters: Counters::default(),
+            window_latency: histogram(2),
+            series: Series::new(sample_step),
+        }
+    }
+
+    /// A counted request arrived.
+    #[inline]
+    pub fn arrive(&mut self, class: u8, is_retry: bool) {
+        self.counters.arrivals += 1;
+        self.counters.retries += u64::from(is_retry);
+        self.in_system += 1;
+        if let Some(c) = self.classes.get_mut(class as usize) {
+            c.counters.arrivals += 1;
+            c.counters.retries += u64::from(is_retry);
+        }
+    }
+
+    /// Gives a counted request its terminal label; `latency` is recorded for completions.
+    #[inline]
+    pub fn label(&mut self, class: u8, label: Label, latency: Nanos) {
+        self.in_system -= 1;
+        let class = self.classes.get_mut(class as usize);
+        fn bump(c: &mut Counters, label: Label) {
+            match label {
+                Label::Completed => c.completed += 1,
+                Label::Error => c.errors += 1,
+                Label::Dropped => c.dropped += 1,
+                Label::TimedOut => c.timed_out += 1,
+                Label::Rejected(reason) => {
+                    c.rejected += 1;
+                    match reason {
+                        RejectReason::QueueFull => c.rejected_full += 1,
+                        RejectReason::Down => c.rejected_down += 1,
+                        RejectReason::BlockTimeout => c.rejected_block_timeout += 1,
+                        RejectReason::BreakerOpen => c.rejected_breaker += 1,
+                        RejectReason::Downstream => c.rejected_downstream += 1,
+                    }
+                }
+            }
+        }
+        bump(&mut self.counters, label);
+        if label == Label::Completed {
+            self.latency.saturating_record(latency.max(1));
+            self.window_latency.saturating_record(latency.max(1));
+            self.latency_sum += u128::from(latency);
+        }
+        if let Some(c) = class {
+            bump(&mut c.counters, label);
+            if label == Label::Completed {
+                c.latency.saturating_record(latency.max(1));
+                c.latency_sum += u128::from(latency);
+            }
+        }
+    }
+
+    /// Records the queueing delay of a counted request entering service.
+    #[inline]
+    pub fn record_wait(&mut self, wait: Nanos) {
+        self.wait.saturating_record(wait.max(1));
+        self.wait_sum += u128::from(wait);
+    }
+
+    /// Closes the series window ending at `now` (of length `span`) and appends a point.
+    pub fn sample(&mut self, now: Nanos, warmup: Nanos, span: Nanos, breaker: f64) {
+        for g in [&mut self.queue_len, &mut self.busy, &mut self.workers, &mut self.inside] {
+            g.advance(now, warmup);
+        }
+        let c = self.counters;
+        let w = self.window_counters;
+        self.window_counters = c;
+        let (queue_len, queue_len_max) = self.queue_len.take_window(span);
+        let (busy, _) = self.busy.take_window(span);
+        let (workers, _) = self.workers.take_window(span);
+        let (_, _) = self.inside.take_window(span);
+        let q = |h: &Histogram<u64>, p: f64| {
+            if h.is_empty() { 0.0 } else { h.value_at_quantile(p) as f64 / 1e9 }
+        };
+        let point = Point {
+            t: now as f64 / 1e9,
+            span: span as f64 / 1e9,
+            arrivals: c.arrivals - w.arrivals,
+            completed: c.completed - w.completed,
+            errors: c.errors - w.errors,
+            rejected: c.rejected - w.rejected,
+            dropped: c.dropped - w.dropped,
+            timed_out: c.timed_out - w.timed_out,
+            retries: c.retries - w.retries,
+            latency_p50: q(&self.window_latency, 0.5),
+            latency_p95: q(&self.window_latency, 0.95),
+            latency_p99: q(&self.window_latency, 0.99),
+            queue_len,
+            queue_len_max: queue_len_max as f64,
+            busy,
+            utilization: if workers > 0.0 { busy / workers } else { 0.0 },
+            in_system: self.inside.value as f64,
+            breaker,
+        };
+        if !self.window_latency.is_empty() {
+            self.window_latency.reset();
+        }
+        self.series.push(point);
+    }
+}

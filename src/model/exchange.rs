@@ -1,0 +1,248 @@
+//! The caller's side of an edge: attempts, timeouts, retries and the circuit breaker.
+//!
+//! An [`Exchange`] is one logical request from a caller (a source, or a worker making a
+//! downstream call) over one [`Link`]. Each attempt passes the layers in tower's order,
+//! Retry(Breaker(Timeout(call))): the breaker may refuse it at zero latency; otherwise a call is
+//! created at the callee and the timeout armed; the attempt's outcome is recorded in the breaker
+//! and the retry policy decides whether to wait and try again.
+
+use bevy::ecs::entity::Entity;
+
+use crate::engine::calendar::{CallId, Event, ExchangeId};
+use crate::engine::kernel::Net;
+use crate::engine::time::{Nanos, secs_to_nanos};
+use crate::metrics::stats::Label;
+use crate::model::policy::backoff;
+use crate::model::request::{Call, CallState, NONE, Origin};
+use crate::scenario::schema::Outcome;
+
+impl Net<'_, '_> {
+    /// Whether the caller of `exchange` has a timeout (and so can notice a silent drop).
+    pub(crate) fn caller_has_timeout(&self, exchange: ExchangeId) -> bool {
+        let link = self.k.exchanges.get(exchange).link;
+        self.links.get(link).is_ok_and(|l| l.policy.timeout.is_some())
+    }
+
+    pub(crate) fn free_call(&mut self, call: CallId) {
+        let c = self.k.calls.get_mut(call);
+        c.state = CallState::Free;
+        c.generation = c.generation.wrapping_add(1);
+        self.k.calls.remove(call);
+    }
+
+    /// The callee is done with `call` (its label is already given): tell a waiting caller.
+    pub(crate) fn respond(&mut self, call: CallId, outcome: Outcome, retry_after: Option<Nanos>) {
+        let c = *self.k.calls.get(call);
+        self.free_call(call);
+        if c.caller_waiting {
+            self.attempt_finished(c.exchange, outcome, retry_after);
+        }
+    }
+
+    /// Sends the next attempt of `ex` through the breaker to the callee.
+    pub(crate) fn start_attempt(&mut self, ex: ExchangeId) {
+        let now = self.k.now;
+        let e = self.k.exchanges.get_mut(ex);
+        e.attempt += 1;
+        let (link_id, attempt, class, origin, counted) = (e.link, e.attempt, e.class, e.origin, e.counted);
+        let Ok(mut link) = self.links.get_mut(link_id) else { return };
+        if attempt > 1 {
+            link.stats.retries += 1;
+        }
+        let spec = link.policy.breaker.clone();
+        let (permitted, transition) = link.breaker.try_acquire(&spec, now);
+        let (to, cut, timeout) = (link.to, link.cut, link.policy.timeout.map(secs_to_nanos));
+        if !permitted {
+            link.stats.breaker_rejected += 1;
+        } else {
+            link.stats.attempts += 1;
+            link.stats.in_flight += 1;
+        }
+        drop(link);
+        if attempt > 1 && counted {
+            if let Origin::Source(s) = origin {
+                if let Ok((_, mut stats)) = self.sources.get_mut(s) {
+                    stats.counters.retries += 1;
+                    if let Some(c) = stats.classes.get_mut(class as usize) {
+                        c.counters.retries += 1;
+                    }
+                }
+            }
+        }
+        if let Some(t) = transition {
+            self.breaker_moved(link_id, t);
+        }
+        if !permitted {
+            self.attempt_outcome(ex, Outcome::BreakerOpen, None);
+            return;
+        }
+        let e = self.k.exchanges.get_mut(ex);
+        e.attempt_started = now;
+        e.generation = e.generation.wrapping_add(1);
+        e.call = NONE;
+        e.live = true;
+        let generation = e.generation;
+        if let Some(t) = timeout {
+            self.k.calendar.schedule(now.saturating_add(t), Event::CallTimeout { exchange: ex, generation });
+        }
+        if cut {
+            // Lost on the wire: like a silent drop, noticed by the timeout if there is one.
+            if timeout.is_none() {
+                self.attempt_finished(ex, Outcome::Dropped, None);
+            }
+            return;
+        }
+        let priority = self.k.classes.get(class as usize).map_or(0, |c| c.priority);
+        let call = self.k.calls.insert(Call {
+            node: to,
+            exchange: ex,
+            class,
+            priority,
+            arrived: now,
+            started: now,
+            generation: 0,
+            state: CallState::Queued,
+            labeled: false,
+            counted: false,
+            caller_waiting: true,
+            is_retry: attempt > 1,
+            next_call: 0,
+            downstream: NONE,
+            held_worker_at: None,
+        });
+        self.k.exchanges.get_mut(ex).call = call;
+        self.arrive(call);
+    }
+
+    /// The attempt in flight of `ex` ended with `outcome`.
+    pub(crate) fn attempt_finished(&mut self, ex: ExchangeId, outcome: Outcome, hint: Option<Nanos>) {
+        let now = self.k.now;
+        let e = self.k.exchanges.get_mut(ex);
+        e.generation = e.generation.wrapping_add(1);
+        e.call = NONE;
+        e.live = false;
+        let (link_id, started) = (e.link, e.attempt_started);
+        if let Ok(mut link) = self.links.get_mut(link_id) {
+            let s = &mut link.stats;
+            s.in_flight = s.in_flight.saturating_sub(1);
+            match outcome {
+                Outcome::Ok => s.ok += 1,
+                Outcome::Error => s.errors += 1,
+                Outcome::Rejected => s.rejected += 1,
+                Outcome::Dropped => s.dropped += 1,
+                Outcome::Timeout => s.timeouts += 1,
+                Outcome::BreakerOpen => {}
+            }
+            let spec = link.policy.breaker.clone();
+            let transition = link.breaker.record(&spec, now, outcome != Outcome::Ok, now - started);
+            drop(link);
+            if let Some(t) = transition {
+                self.breaker_moved(link_id, t);
+            }
+        }
+        self.attempt_outcome(ex, outcome, hint);
+    }
+
+    /// Retry or finish after an attempt's outcome.
+    fn attempt_outcome(&mut self, ex: ExchangeId, outcome: Outcome, hint: Option<Nanos>) {
+        if outcome == Outcome::Ok {
+            self.finish_exchange(ex, outcome);
+            return;
+        }
+        let e = *self.k.exchanges.get(ex);
+        let Ok(mut link) = self.links.get_mut(e.link) else { return };
+        let spec = &link.policy.retry;
+        if e.attempt < spec.max_attempts && spec.retry_on.contains(&outcome) {
+            let delay = match hint {
+                Some(h) if spec.honour_retry_after => h,
+                _ => {
+                    let spec = spec.clone();
+                    backoff(&spec, e.attempt, e.prev_backoff, &mut link.rng)
+                }
+            };
+            drop(link);
+            let at = self.k.now.saturating_add(delay);
+            let em = self.k.exchanges.get_mut(ex);
+            em.prev_backoff = delay;
+            em.generation = em.generation.wrapping_add(1);
+            let generation = em.generation;
+            self.k.calendar.schedule(at, Event::RetryDue { exchange: ex, generation });
+        } else {
+            link.stats.gave_up += 1;
+            drop(link);
+            self.finish_exchange(ex, outcome);
+        }
+    }
+
+    pub(crate) fn on_retry_due(&mut self, ex: ExchangeId, generation: u32) {
+        if self.k.exchanges.get(ex).generation == generation {
+            self.start_attempt(ex);
+        }
+    }
+
+    /// The caller's timeout for the attempt in flight fired.
+    pub(crate) fn on_call_timeout(&mut self, ex: ExchangeId, generation: u32) {
+        let e = *self.k.exchanges.get(ex);
+        if e.generation != generation {
+            return;
+        }
+        let cancel = self.links.get(e.link).is_ok_and(|l| l.policy.cancel_on_timeout);
+        if e.call != NONE {
+            self.abandon(e.call, cancel);
+        }
+        self.attempt_finished(ex, Outcome::Timeout, None);
+    }
+
+    /// The caller of `call` stops waiting: label it timed out where it is; cancel it if asked.
+    fn abandon(&mut self, call: CallId, cancel: bool) {
+        self.k.calls.get_mut(call).caller_waiting = false;
+        self.label_call(call, Label::TimedOut);
+        if cancel {
+            self.cancel_call(call);
+        }
+    }
+
+    /// Cancels an exchange and its attempt in flight (the worker that made it is going away).
+    pub(crate) fn cancel_exchange(&mut self, ex: ExchangeId) {
+        let e = *self.k.exchanges.get(ex);
+        if e.live {
+            if let Ok(mut link) = self.links.get_mut(e.link) {
+                link.stats.in_flight = link.stats.in_flight.saturating_sub(1);
+            }
+        }
+        if e.call != NONE {
+            self.abandon(e.call, true);
+        }
+        let em = self.k.exchanges.get_mut(ex);
+        em.generation = em.generation.wrapping_add(1);
+        em.call = NONE;
+        self.k.exchanges.remove(ex);
+    }
+
+    /// The exchange is over: report to its origin.
+    fn finish_exchange(&mut self, ex: ExchangeId, outcome: Outcome) {
+        let e = *self.k.exchanges.get(ex);
+        let em = self.k.exchanges.get_mut(ex);
+        em.generation = em.generation.wrapping_add(1);
+        self.k.exchanges.remove(ex);
+        match e.origin {
+            Origin::Source(source) => self.source_request_done(source, &e, outcome),
+            Origin::Worker(call) => self.downstream_done(call, outcome),
+        }
+    }
+
+    /// Labels a source's logical request with its final outcome.
+    pub(crate) fn source_label(&mut self, source: Entity, class: u8, outcome: Outcome, latency: Nanos) {
+        let label = match outcome {
+            Outcome::Ok => Label::Completed,
+            Outcome::Error => Label::Error,
+            Outcome::Rejected => Label::Rejected(crate::metrics::stats::RejectReason::Downstream),
+            Outcome::BreakerOpen => Label::Rejected(crate::metrics::stats::RejectReason::BreakerOpen),
+            Outcome::Dropped => Label::Dropped,
+            Outcome::Timeout => Label::TimedOut,
+        };
+        if let Ok((_, mut stats)) = self.sources.get_mut(source) {
+            stats.label(class, label, latency);
+        }
+    }
+}

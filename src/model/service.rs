@@ -1,0 +1,592 @@
+//! A service station: c workers, a bounded queue with a discipline and an overflow policy,
+//! then the worker's synchronous downstream calls and onward routing.
+//!
+//! Life of a request at a service: arrive → (start | queue | overflow) → local work →
+//! error roll → downstream calls one after another (the worker stays busy while it waits) →
+//! forward along a route or leave. A forwarded request that finds the next queue full under the
+//! `Block` policy keeps holding this node's worker until a place frees (blocking-after-service),
+//! which is how backpressure travels upstream in a tandem line.
+
+use std::collections::VecDeque;
+
+use bevy::ecs::component::Component;
+use bevy::ecs::entity::Entity;
+
+use crate::engine::calendar::{CallId, Event};
+use crate::engine::kernel::Net;
+use crate::engine::rng::{SimRng, unit};
+use crate::engine::time::{Nanos, secs_to_nanos};
+use crate::metrics::stats::{Label, RejectReason};
+use crate::model::request::{CallState, Exchange, NONE, Origin};
+use crate::scenario::schema::{Discipline, Outcome, Overflow, ServiceSpec};
+
+/// Waiting requests, one FIFO lane per priority level (a single lane without priorities).
+#[derive(Debug, Default)]
+pub struct WaitQueue {
+    lanes: Vec<VecDeque<(Nanos, CallId)>>,
+    len: usize,
+}
+
+impl WaitQueue {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    pub fn push(&mut self, priority: u8, arrived: Nanos, call: CallId) {
+        let lane = priority as usize;
+        if self.lanes.len() <= lane {
+            self.lanes.resize_with(lane + 1, VecDeque::new);
+        }
+        self.lanes[lane].push_back((arrived, call));
+        self.len += 1;
+    }
+
+    /// Takes the next request to serve under `discipline`.
+    #[inline]
+    pub fn pop(&mut self, discipline: Discipline) -> Option<CallId> {
+        if self.len == 0 {
+            return None;
+        }
+        let lane = match discipline {
+            Discipline::Priority => self.lanes.iter().position(|l| !l.is_empty()),
+            Discipline::Fifo => self.oldest_lane(),
+            Discipline::Lifo => self.newest_lane(),
+        }?;
+        self.len -= 1;
+        match discipline {
+            Discipline::Lifo => self.lanes[lane].pop_back(),
+            _ => self.lanes[lane].pop_front(),
+        }
+        .map(|(_, c)| c)
+    }
+
+    /// Removes the request to sacrifice for `DropOldest`: the longest-waiting one (of the least
+    /// important non-empty lane under `Priority`).
+    pub fn pop_oldest(&mut self, discipline: Discipline) -> Option<CallId> {
+        let lane = match discipline {
+            Discipline::Priority => self.lanes.iter().rposition(|l| !l.is_empty()),
+            _ => self.oldest_lane(),
+        }?;
+        self.len -= 1;
+        self.lanes[lane].pop_front().map(|(_, c)| c)
+    }
+
+    fn oldest_lane(&self) -> Option<usize> {
+        (0..self.lanes.len())
+            .filter_map(|i| self.lanes[i].front().map(|(t, _)| (*t, i)))
+            .min()
+            .map(|(_, i)| i)
+    }
+
+    fn newest_lane(&self) -> Option<usize> {
+        (0..self.lanes.len())
+            .filter_map(|i| self.lanes[i].back().map(|(t, _)| (*t, std::cmp::Reverse(i))))
+            .max()
+            .map(|(_, i)| i.0)
+    }
+
+    /// Removes a specific request (cancellation); false if it is not queued here.
+    pub fn remove(&mut self, call: CallId) -> bool {
+        for lane in &mut self.lanes {
+            if let Some(pos) = lane.iter().position(|(_, c)| *c == call) {
+                lane.remove(pos);
+                self.len -= 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Empties the queue, returning its content (crash).
+    pub fn drain(&mut self) -> Vec<CallId> {
+        self.len = 0;
+        self.lanes.iter_mut().flat_map(|l| l.drain(..).map(|(_, c)| c)).collect()
+    }
+}
+
+/// A service station (component of a node entity).
+#[derive(Component, Debug)]
+pub struct Service {
+    pub name: String,
+    pub spec: ServiceSpec,
+    pub queue: WaitQueue,
+    /// Senders waiting for a queue place (`Block`), oldest first.
+    pub blocked: VecDeque<CallId>,
+    /// Workers occupied: in service, waiting downstream, or held by a blocked forward.
+    pub busy: u32,
+    /// Requests physically inside (queued, blocked here, or with a worker).
+    pub inside: u32,
+    /// Outgoing synchronous-call edges, in `calls` order.
+    pub links: Vec<Entity>,
+    /// Routing: (cumulative probability, target).
+    pub routes: Vec<(f64, Entity)>,
+    /// Whether the node is currently running (tracks `spec.up` to detect crashes/restarts).
+    pub alive: bool,
+    /// The queue was full at the last check (to log "queue full" once per episode).
+    pub full: bool,
+    pub rng_service: SimRng,
+    pub rng_error: SimRng,
+    pub rng_route: SimRng,
+}
+
+impl Service {
+    /// Whether one more request may wait in the queue.
+    #[inline]
+    pub fn has_room(&self) -> bool {
+        self.spec.queue.capacity.is_none_or(|c| self.queue.len() < c as usize)
+    }
+}
+
+/// What became of an arriving request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    Started,
+    Queued,
+    Blocked,
+    /// Rejected or dropped: the call record may already be freed.
+    Refused,
+}
+
+impl Net<'_, '_> {
+    fn svc_gauges(&mut self, node: Entity) {
+        let (now, warmup) = (self.k.now, self.k.warmup);
+        if let Ok((svc, mut stats)) = self.services.get_mut(node) {
+            stats.queue_len.set(now, warmup, svc.queue.len() as u64);
+            stats.busy.set(now, warmup, u64::from(svc.busy));
+            stats.inside.set(now, warmup, u64::from(svc.inside));
+        }
+    }
+
+    /// Labels `call` at its node (first label wins; uncounted calls are not labelled).
+    pub(crate) fn label_call(&mut self, call: CallId, label: Label) {
+        let now = self.k.now;
+        let c = self.k.calls.get_mut(call);
+        if !c.counted || c.labeled {
+            return;
+        }
+        c.labeled = true;
+        let (node, class, latency) = (c.node, c.class, now - c.arrived);
+        if let Ok((_, mut stats)) = self.services.get_mut(node) {
+            stats.label(class, label, latency);
+        }
+    }
+
+    /// A request arrives at a service.
+    pub(crate) fn arrive(&mut self, call: CallId) -> Admission {
+        let now = self.k.now;
+        let counted = self.k.counting();
+        let c = self.k.calls.get_mut(call);
+        c.arrived = now;
+        c.counted = counted;
+        c.labeled = false;
+        let (node, class, priority, is_retry) = (c.node, c.class, c.priority, c.is_retry);
+        let Ok((mut svc, mut stats)) = self.services.get_mut(node) else {
+            return Admission::Refused;
+        };
+        if counted {
+            stats.arrive(class, is_retry);
+        }
+        svc.inside += 1;
+        let admission = if !svc.alive {
+            Admission::Refused
+        } else if svc.busy < svc.spec.workers && svc.queue.is_empty() {
+            Admission::Started
+        } else if svc.has_room() {
+            svc.queue.push(priority, now, call);
+            Admission::Queued
+        } else {
+            Admission::Blocked // decided below by the overflow policy
+        };
+        let overflow = svc.spec.queue.overflow;
+        let retry_after = svc.spec.queue.retry_after.map(secs_to_nanos);
+        let block_timeout = svc.spec.queue.block_timeout.map(secs_to_nanos);
+        let discipline = svc.spec.queue.discipline;
+        let alive = svc.alive;
+        if admission == Admission::Blocked && !svc.full {
+            svc.full = true;
+            let name = svc.name.clone();
+            self.k.note(&name, "queue full");
+        }
+        drop(svc);
+        drop(stats);
+        match admission {
+            Admission::Refused if !alive => {
+                self.refuse(call, RejectReason::Down, None);
+                Admission::Refused
+            }
+            Admission::Started => {
+                self.start_service(call);
+                Admission::Started
+            }
+            Admission::Queued => {
+                self.k.calls.get_mut(call).state = CallState::Queued;
+                self.svc_gauges(node);
+                Admission::Queued
+            }
+            _ => match overflow {
+                Overflow::Reject => {
+                    self.refuse(call, RejectReason::QueueFull, retry_after);
+                    Admission::Refused
+                }
+                Overflow::DropNewest => {
+                    self.drop_call(call);
+                    Admission::Refused
+                }
+                Overflow::DropOldest => {
+                    let victim = self.services.get_mut(node).ok().and_then(|(mut s, _)| s.queue.pop_oldest(discipline));
+                    match victim {
+                        Some(v) => {
+                            self.drop_call(v);
+                            if let Ok((mut s, _)) = self.services.get_mut(node) {
+                                s.queue.push(priority, now, call);
+                            }
+                            self.k.calls.get_mut(call).state = CallState::Queued;
+                            self.svc_gauges(node);
+                            Admission::Queued
+                        }
+                        None => {
+                            self.drop_call(call);
+                            Admission::Refused
+                        }
+                    }
+                }
+                Overflow::Block => {
+                    let c = self.k.calls.get_mut(call);
+                    c.state = CallState::Blocked;
+                    let generation = c.generation;
+                    if let Ok((mut s, _)) = self.services.get_mut(node) {
+                        s.blocked.push_back(call);
+                    }
+                    if let Some(t) = block_timeout {
+                        self.k.calendar.schedule(now.saturating_add(t), Event::BlockTimeout { call, generation });
+                    }
+                    self.svc_gauges(node);
+                    Admission::Blocked
+                }
+            },
+        }
+    }
+
+    /// A worker takes `call`.
+    fn start_service(&mut self, call: CallId) {
+        let now = self.k.now;
+        let c = self.k.calls.get_mut(call);
+        c.state = CallState::InService;
+        c.started = now;
+        let (node, counted, wait, generation) = (c.node, c.counted, now - c.arrived, c.generation);
+        let Ok((mut svc, mut stats)) = self.services.get_mut(node) else { return };
+        svc.busy += 1;
+        if counted {
+            stats.record_wait(wait);
+        }
+        let svc = &mut *svc;
+        let d = svc.spec.service.sample_nanos(&mut svc.rng_service, svc.spec.slowdown);
+        drop(stats);
+        self.k.calendar.schedule(now.saturating_add(d), Event::ServiceDone { call, generation });
+        self.svc_gauges(node);
+    }
+
+    pub(crate) fn on_service_done(&mut self, call: CallId, generation: u32) {
+        let c = self.k.calls.get(call);
+        if c.generation != generation || c.state != CallState::InService {
+            return;
+        }
+        let node = c.node;
+        let Ok((mut svc, _)) = self.services.get_mut(node) else { return };
+        let p = svc.spec.error_rate;
+        let failed = p > 0.0 && unit(&mut svc.rng_error) < p;
+        drop(svc);
+        if failed {
+            self.finish_job(call, Label::Error, Outcome::Error);
+        } else {
+            self.k.calls.get_mut(call).next_call = 0;
+            self.continue_job(call);
+        }
+    }
+
+    /// After local work (or a downstream success): make the next downstream call, or route on,
+    /// or leave.
+    pub(crate) fn continue_job(&mut self, call: CallId) {
+        let c = *self.k.calls.get(call);
+        let Ok((mut svc, _)) = self.services.get_mut(c.node) else { return };
+        if let Some(&link) = svc.links.get(c.next_call as usize) {
+            drop(svc);
+            let now = self.k.now;
+            let ex = self.k.exchanges.insert(Exchange {
+                link,
+                origin: Origin::Worker(call),
+                class: c.class,
+                created: now,
+                attempt: 0,
+                attempt_started: now,
+                prev_backoff: 0,
+                call: NONE,
+                generation: 0,
+                counted: false,
+                live: false,
+            });
+            let c = self.k.calls.get_mut(call);
+            c.state = CallState::Downstream;
+            c.downstream = ex;
+            self.start_attempt(ex);
+            return;
+        }
+        let route = if svc.routes.is_empty() {
+            None
+        } else {
+            let u = unit(&mut svc.rng_route);
+            svc.routes.iter().find(|(cum, _)| u < *cum).map(|(_, to)| *to)
+        };
+        drop(svc);
+        match route {
+            Some(to) => self.forward(call, to),
+            None => self.finish_job(call, Label::Completed, Outcome::Ok),
+        }
+    }
+
+    /// A downstream exchange made by the worker holding `call` has ended.
+    pub(crate) fn downstream_done(&mut self, call: CallId, outcome: Outcome) {
+        let c = self.k.calls.get_mut(call);
+        if c.state != CallState::Downstream {
+            return;
+        }
+        c.downstream = NONE;
+        if outcome == Outcome::Ok {
+            c.next_call += 1;
+            self.continue_job(call);
+        } else {
+            self.finish_job(call, Label::Error, Outcome::Error);
+        }
+    }
+
+    /// The request leaves its node with a result; the worker is freed and the caller told.
+    fn finish_job(&mut self, call: CallId, label: Label, outcome: Outcome) {
+        self.label_call(call, label);
+        let c = *self.k.calls.get(call);
+        if let Ok((mut svc, mut stats)) = self.services.get_mut(c.node) {
+            svc.inside -= 1;
+            if !c.caller_waiting && c.counted {
+                stats.counters.abandoned += 1;
+            }
+        }
+        self.release_worker(c.node);
+        self.respond(call, outcome, None);
+    }
+
+    /// Forwards a finished request to `to` (Jackson routing), holding this worker if blocked.
+    fn forward(&mut self, call: CallId, to: Entity) {
+        self.label_call(call, Label::Completed);
+        let from = self.k.calls.get(call).node;
+        if let Ok((mut svc, _)) = self.services.get_mut(from) {
+            svc.inside -= 1;
+        }
+        let c = self.k.calls.get_mut(call);
+        c.node = to;
+        c.held_worker_at = Some(from);
+        match self.arrive(call) {
+            Admission::Blocked => self.svc_gauges(from),
+            Admission::Refused => self.release_worker(from), // the call record is gone
+            Admission::Started | Admission::Queued => {
+                self.k.calls.get_mut(call).held_worker_at = None;
+                self.release_worker(from);
+            }
+        }
+    }
+
+    /// Frees one worker at `node` and hands it the next request.
+    pub(crate) fn release_worker(&mut self, node: Entity) {
+        if let Ok((mut svc, _)) = self.services.get_mut(node) {
+            svc.busy = svc.busy.saturating_sub(1);
+        }
+        self.pull_next(node);
+    }
+
+    /// Starts queued work on free workers and admits blocked senders into free places.
+    fn pull_next(&mut self, node: Entity) {
+        loop {
+            let Ok((mut svc, _)) = self.services.get_mut(node) else { return };
+            if !svc.alive {
+                break;
+            }
+            if svc.busy < svc.spec.workers {
+                let d = svc.spec.queue.discipline;
+                if let Some(next) = svc.queue.pop(d) {
+                    drop(svc);
+                    self.start_service(next);
+                    continue;
+                }
+                if let Some(b) = svc.blocked.pop_front() {
+                    drop(svc);
+                    self.unblock(b);
+                    self.start_service(b);
+                    continue;
+                }
+            }
+            if svc.has_room() {
+                if let Some(b) = svc.blocked.pop_front() {
+                    let c = *self.k.calls.get(b);
+                    svc.queue.push(c.priority, c.arrived, b);
+                    drop(svc);
+                    self.k.calls.get_mut(b).state = CallState::Queued;
+                    self.unblock(b);
+                    continue;
+                }
+            }
+            if svc.full && svc.has_room() {
+                svc.full = false;
+            }
+            break;
+        }
+        self.svc_gauges(node);
+    }
+
+    /// A blocked sender got a place: its block timeout is void and a held upstream worker is freed.
+    fn unblock(&mut self, call: CallId) {
+        let c = self.k.calls.get_mut(call);
+        c.generation = c.generation.wrapping_add(1);
+        if let Some(up) = c.held_worker_at.take() {
+            self.release_worker(up);
+        }
+    }
+
+    pub(crate) fn on_block_timeout(&mut self, call: CallId, generation: u32) {
+        let c = *self.k.calls.get(call);
+        if c.generation != generation || c.state != CallState::Blocked {
+            return;
+        }
+        if let Ok((mut svc, _)) = self.services.get_mut(c.node) {
+            svc.blocked.retain(|b| *b != call);
+        }
+        if let Some(up) = c.held_worker_at {
+            self.k.calls.get_mut(call).held_worker_at = None;
+            self.release_worker(up);
+        }
+        self.refuse(call, RejectReason::BlockTimeout, None);
+    }
+
+    /// Rejects a request with a signal: the caller learns at once.
+    fn refuse(&mut self, call: CallId, reason: RejectReason, retry_after: Option<Nanos>) {
+        self.label_call(call, Label::Rejected(reason));
+        let node = self.k.calls.get(call).node;
+        if let Ok((mut svc, _)) = self.services.get_mut(node) {
+            svc.inside -= 1;
+        }
+        self.svc_gauges(node);
+        self.respond(call, Outcome::Rejected, retry_after);
+    }
+
+    /// Drops a request silently. A caller with a timeout finds out when it fires; one without a
+    /// timeout would wait forever, so it is told at once (and the run cannot leak memory).
+    fn drop_call(&mut self, call: CallId) {
+        self.label_call(call, Label::Dropped);
+        let c = *self.k.calls.get(call);
+        if let Ok((mut svc, _)) = self.services.get_mut(c.node) {
+            svc.inside -= 1;
+        }
+        self.svc_gauges(c.node);
+        if c.caller_waiting && self.caller_has_timeout(c.exchange) {
+            self.k.exchanges.get_mut(c.exchange).call = NONE;
+            self.free_call(call);
+        } else {
+            self.respond(call, Outcome::Dropped, None);
+        }
+    }
+
+    /// Removes a request whose caller gave up and cancelled it, wherever it is in the node.
+    pub(crate) fn cancel_call(&mut self, call: CallId) {
+        let c = *self.k.calls.get(call);
+        let node = c.node;
+        if let Ok((mut svc, mut stats)) = self.services.get_mut(node) {
+            if c.counted {
+                stats.counters.cancelled += 1;
+            }
+            match c.state {
+                CallState::Queued => {
+                    svc.queue.remove(call);
+                }
+                CallState::Blocked => svc.blocked.retain(|b| *b != call),
+                _ => {}
+            }
+            svc.inside -= 1;
+        }
+        match c.state {
+            CallState::InService => self.release_worker(node),
+            CallState::Downstream => {
+                if c.downstream != NONE {
+                    self.cancel_exchange(c.downstream);
+                }
+                self.release_worker(node);
+            }
+            CallState::Blocked => {
+                if let Some(up) = c.held_worker_at {
+                    self.release_worker(up);
+                }
+                self.svc_gauges(node);
+            }
+            _ => self.svc_gauges(node),
+        }
+        self.free_call(call);
+    }
+
+    /// A parameter of the service changed: react to crashes, restarts and new capacity.
+    pub(crate) fn service_changed(&mut self, node: Entity) {
+        let (now, warmup) = (self.k.now, self.k.warmup);
+        let Ok((mut svc, mut stats)) = self.services.get_mut(node) else { return };
+        stats.workers.set(now, warmup, u64::from(svc.spec.workers));
+        let (up, alive) = (svc.spec.up, svc.alive);
+        svc.alive = up;
+        let name = svc.name.clone();
+        drop(svc);
+        drop(stats);
+        if alive && !up {
+            self.k.note(&name, "crashed");
+            self.crash(node);
+        } else if !alive && up {
+            self.k.note(&name, "restarted");
+        }
+        self.pull_next(node);
+    }
+
+    /// Everything inside a crashing node is lost; callers still waiting see an error
+    /// (a reset connection).
+    fn crash(&mut self, node: Entity) {
+        let victims: Vec<CallId> = self
+            .k
+            .calls
+            .slots()
+            .filter(|(_, c)| c.state != CallState::Free && c.node == node)
+            .map(|(id, _)| id)
+            .collect();
+        if let Ok((mut svc, _)) = self.services.get_mut(node) {
+            svc.queue.drain();
+            svc.blocked.clear();
+        }
+        for call in victims {
+            let c = *self.k.calls.get(call);
+            self.label_call(call, Label::Dropped);
+            if let Ok((mut svc, _)) = self.services.get_mut(node) {
+                svc.inside -= 1;
+                if matches!(c.state, CallState::InService | CallState::Downstream) {
+                    svc.busy = svc.busy.saturating_sub(1);
+                }
+            }
+            if c.state == CallState::Downstream && c.downstream != NONE {
+                self.cancel_exchange(c.downstream);
+            }
+            if let (CallState::Blocked, Some(up)) = (c.state, c.held_worker_at) {
+                self.release_worker(up);
+            }
+            // Invalidate its pending service completion, then answer the caller.
+            let cm = self.k.calls.get_mut(call);
+            cm.generation = cm.generation.wrapping_add(1);
+            cm.state = CallState::Queued;
+            self.respond(call, Outcome::Error, None);
+        }
+        self.svc_gauges(node);
+    }
+}

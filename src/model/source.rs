@@ -1,0 +1,313 @@
+//! Sources: open-loop arrival processes and closed-loop client populations.
+//!
+//! Open loop: Poisson, constant, on/off (Poisson during exponential ON periods) and a piecewise
+//! rate schedule, sampled exactly as a non-homogeneous Poisson process by inverting the
+//! cumulative rate. Closed loop: N clients, each sending one request, waiting for its final
+//! outcome (after retries), then thinking. A rate change resamples the pending arrival from the
+//! change instant, which is exact for Poisson processes (they are memoryless).
+
+use bevy::ecs::component::Component;
+use bevy::ecs::entity::Entity;
+use rand_distr::{Distribution as _, Exp1};
+
+use crate::engine::calendar::Event;
+use crate::engine::kernel::Net;
+use crate::engine::rng::{SimRng, unit};
+use crate::engine::time::{Nanos, nanos_to_secs, secs_to_nanos};
+use crate::model::request::{Exchange, NONE, Origin};
+use crate::scenario::schema::{Arrivals, Outcome, Shape, SourceSpec};
+
+/// A source of requests (component of a node entity).
+#[derive(Component, Debug)]
+pub struct Source {
+    pub name: String,
+    pub spec: SourceSpec,
+    /// The outgoing edge.
+    pub link: Entity,
+    /// Bumped to void a pending arrival (rate change, OFF phase).
+    pub generation: u32,
+    /// On/off sources: currently ON.
+    pub on: bool,
+    pub phase_generation: u32,
+    /// Closed loop: clients in the population, and how many must retire when they next finish.
+    pub clients: u32,
+    pub retiring: u32,
+    /// Class weights (cumulative, normalised) or a pinned class.
+    pub class_cumulative: Vec<f64>,
+    pub pinned_class: Option<u8>,
+    pub rng_arrivals: SimRng,
+    pub rng_class: SimRng,
+    pub rng_think: SimRng,
+    pub rng_phase: SimRng,
+}
+
+/// Rate multiplier of a schedule at `t` seconds.
+pub fn schedule_multiplier(points: &[(f64, f64)], shape: Shape, t: f64) -> f64 {
+    let i = points.partition_point(|(pt, _)| *pt <= t);
+    match (i, shape) {
+        (0, _) => points.first().map_or(1.0, |p| p.1),
+        (i, Shape::Step) => points[i - 1].1,
+        (i, Shape::Linear) if i == points.len() => points[i - 1].1,
+        (i, Shape::Linear) => {
+            let (t0, m0) = points[i - 1];
+            let (t1, m1) = points[i];
+            m0 + (m1 - m0) * (t - t0) / (t1 - t0)
+        }
+    }
+}
+
+/// First instant after `t` where the integral of `rate · multiplier(s)` from `t` reaches `e`
+/// (inversion of the cumulative rate of a non-homogeneous Poisson process), or None if the
+/// rate stays zero forever.
+pub fn schedule_next(points: &[(f64, f64)], shape: Shape, rate: f64, t: f64, mut e: f64) -> Option<f64> {
+    let mut start = t;
+    let i = points.partition_point(|(pt, _)| *pt <= t);
+    // Segment boundaries after t, then an open-ended last segment.
+    for k in i..=points.len() {
+        let end = points.get(k).map_or(f64::INFINITY, |p| p.0);
+        let m0 = rate * schedule_multiplier(points, shape, start);
+        let slope = match (shape, points.get(k)) {
+            (Shape::Linear, Some(_)) if k > 0 => {
+                let (t0, a) = points[k - 1];
+                let (t1, b) = points[k];
+                rate * (b - a) / (t1 - t0)
+            }
+            _ => 0.0,
+        };
+        let len = end - start;
+        let area = m0 * len + 0.5 * slope * len * len;
+        if area >= e || end.is_infinite() {
+            if slope.abs() < 1e-300 {
+                return (m0 > 0.0).then(|| start + e / m0);
+            }
+            // Solve m0·x + slope/2·x² = e for the smallest x ≥ 0.
+            let disc = m0 * m0 + 2.0 * slope * e;
+            if disc < 0.0 {
+                return None;
+            }
+            let x = 2.0 * e / (m0 + disc.sqrt());
+            return Some(start + x);
+        }
+        e -= area;
+        start = end;
+    }
+    None
+}
+
+impl Source {
+    /// Absolute time of the next open-loop arrival after `now`, if any.
+    fn next_arrival(&mut self, now: Nanos) -> Option<Nanos> {
+        let rate = self.spec.rate;
+        let gap = |secs: f64| Some(now.saturating_add(secs_to_nanos(secs).max(1)));
+        match &self.spec.arrivals {
+            _ if rate <= 0.0 => None,
+            Arrivals::Poisson => {
+                let e: f64 = Exp1.sample(&mut self.rng_arrivals);
+                gap(e / rate)
+            }
+            Arrivals::Constant => gap(1.0 / rate),
+            Arrivals::OnOff { .. } if !self.on => None,
+            Arrivals::OnOff { .. } => {
+                let e: f64 = Exp1.sample(&mut self.rng_arrivals);
+                gap(e / rate)
+            }
+            Arrivals::Schedule { points, shape } => {
+                let e: f64 = Exp1.sample(&mut self.rng_arrivals);
+                let t = nanos_to_secs(now);
+                schedule_next(points, *shape, rate, t, e).map(|at| secs_to_nanos(at).max(now + 1))
+            }
+            Arrivals::Closed { .. } => None,
+        }
+    }
+
+    fn pick_class(&mut self) -> u8 {
+        if let Some(c) = self.pinned_class {
+            return c;
+        }
+        if self.class_cumulative.len() <= 1 {
+            return 0;
+        }
+        let u = unit(&mut self.rng_class);
+        self.class_cumulative.iter().position(|c| u < *c).unwrap_or(self.class_cumulative.len() - 1) as u8
+    }
+}
+
+impl Net<'_, '_> {
+    /// Schedules the first events of a source (called once when the run starts).
+    pub fn start_source(&mut self, source: Entity) {
+        let now = self.k.now;
+        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        match src.spec.arrivals.clone() {
+            Arrivals::Closed { clients, think } => {
+                src.clients = clients;
+                let times: Vec<Nanos> = (0..clients)
+                    .map(|_| now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0)))
+                    .collect();
+                drop(src);
+                for at in times {
+                    self.k.calendar.schedule(at, Event::ThinkDone { source });
+                }
+            }
+            Arrivals::OnOff { on, .. } => {
+                src.on = true;
+                let e: f64 = Exp1.sample(&mut src.rng_phase);
+                let generation = src.phase_generation;
+                drop(src);
+                self.k.calendar.schedule(now.saturating_add(secs_to_nanos(e * on)), Event::PhaseSwitch { source, generation });
+                self.schedule_arrival(source);
+            }
+            _ => {
+                drop(src);
+                self.schedule_arrival(source);
+            }
+        }
+    }
+
+    fn schedule_arrival(&mut self, source: Entity) {
+        let now = self.k.now;
+        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        src.generation = src.generation.wrapping_add(1);
+        let generation = src.generation;
+        if let Some(at) = src.next_arrival(now) {
+            self.k.calendar.schedule(at, Event::Arrival { source, generation });
+        }
+    }
+
+    pub(crate) fn on_arrival(&mut self, source: Entity, generation: u32) {
+        match self.sources.get(source) {
+            Ok((src, _)) if src.generation == generation => {}
+            _ => return,
+        }
+        self.schedule_arrival(source);
+        self.emit(source);
+    }
+
+    pub(crate) fn on_think_done(&mut self, source: Entity) {
+        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        if src.retiring > 0 {
+            src.retiring -= 1;
+            src.clients -= 1;
+            return;
+        }
+        drop(src);
+        self.emit(source);
+    }
+
+    pub(crate) fn on_phase_switch(&mut self, source: Entity, generation: u32) {
+        let now = self.k.now;
+        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        let Arrivals::OnOff { on, off } = src.spec.arrivals else { return };
+        if src.phase_generation != generation {
+            return;
+        }
+        src.on = !src.on;
+        let mean = if src.on { on } else { off };
+        let e: f64 = Exp1.sample(&mut src.rng_phase);
+        drop(src);
+        self.k.calendar.schedule(now.saturating_add(secs_to_nanos(e * mean).max(1)), Event::PhaseSwitch { source, generation });
+        // Entering OFF voids the pending arrival; entering ON draws a fresh one.
+        self.schedule_arrival(source);
+    }
+
+    /// Creates one logical request and sends its first attempt.
+    fn emit(&mut self, source: Entity) {
+        let now = self.k.now;
+        let counted = self.k.counting();
+        let Ok((mut src, mut stats)) = self.sources.get_mut(source) else { return };
+        let class = src.pick_class();
+        let link = src.link;
+        if counted {
+            stats.arrive(class, false);
+        }
+        drop(src);
+        drop(stats);
+        let ex = self.k.exchanges.insert(Exchange {
+            link,
+            origin: Origin::Source(source),
+            class,
+            created: now,
+            attempt: 0,
+            attempt_started: now,
+            prev_backoff: 0,
+            call: NONE,
+            generation: 0,
+            counted,
+            live: false,
+        });
+        let e = self.k.exchanges.get_mut(ex);
+        e.generation = e.generation.wrapping_add(1);
+        self.start_attempt(ex);
+    }
+
+    /// A source's logical request ended (after all retries).
+    pub(crate) fn source_request_done(&mut self, source: Entity, e: &crate::model::request::Exchange, outcome: Outcome) {
+        if e.counted {
+            self.source_label(source, e.class, outcome, self.k.now - e.created);
+        }
+        let now = self.k.now;
+        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        if let Arrivals::Closed { think, .. } = &src.spec.arrivals {
+            if src.retiring > 0 {
+                src.retiring -= 1;
+                src.clients -= 1;
+                return;
+            }
+            let think = think.clone();
+            let at = now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0));
+            drop(src);
+            self.k.calendar.schedule(at, Event::ThinkDone { source });
+        }
+    }
+
+    /// A source parameter changed: resample the next arrival; grow or shrink a population.
+    pub(crate) fn source_changed(&mut self, source: Entity) {
+        let now = self.k.now;
+        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        match src.spec.arrivals.clone() {
+            Arrivals::Closed { clients, think } => {
+                let effective = src.clients - src.retiring;
+                if clients > effective {
+                    // Cancel pending retirements first, then add thinking clients.
+                    let mut extra = clients - effective;
+                    let back = extra.min(src.retiring);
+                    src.retiring -= back;
+                    extra -= back;
+                    src.clients += extra;
+                    let times: Vec<Nanos> = (0..extra)
+                        .map(|_| now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0)))
+                        .collect();
+                    drop(src);
+                    for at in times {
+                        self.k.calendar.schedule(at, Event::ThinkDone { source });
+                    }
+                } else {
+                    src.retiring += effective - clients;
+                }
+            }
+            _ => {
+                drop(src);
+                self.schedule_arrival(source);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_inversion_is_exact_on_steps_and_ramps() {
+        let steps = [(0.0, 1.0), (10.0, 3.0)];
+        // Rate 2: 20 expected arrivals in [0,10), then 6 per second.
+        assert_eq!(schedule_next(&steps, Shape::Step, 2.0, 0.0, 10.0), Some(5.0));
+        assert_eq!(schedule_next(&steps, Shape::Step, 2.0, 5.0, 16.0), Some(11.0));
+        // Ramp 0 → 2 over [0, 2]: ∫ = t² / 2 → reaching 0.5 at t = 1.
+        let ramp = [(0.0, 0.0), (2.0, 2.0)];
+        let t = schedule_next(&ramp, Shape::Linear, 1.0, 0.0, 0.5).unwrap();
+        assert!((t - 1.0).abs() < 1e-12);
+        // A schedule that drops to zero forever never fires again.
+        assert_eq!(schedule_next(&[(0.0, 1.0), (1.0, 0.0)], Shape::Step, 1.0, 0.5, 5.0), None);
+        assert_eq!(schedule_multiplier(&ramp, Shape::Linear, 1.5), 1.5);
+    }
+}

@@ -1,0 +1,176 @@
+//! Spawns a validated scenario into a Bevy world: one entity per node, one per edge.
+//!
+//! Nodes are spawned in name order (the scenario's `BTreeMap`), so entity ids, calendar
+//! sequence numbers and therefore results do not depend on anything but the scenario text.
+//! Each component gets its own random streams, named (seed, node or edge name, purpose).
+
+use bevy::ecs::entity::Entity;
+use bevy::ecs::system::SystemState;
+use bevy::ecs::world::World;
+
+use super::schema::{NodeSpec, Scenario};
+use super::{Diagnostic, ScenarioError, parse_timeline_entry};
+use crate::engine::kernel::{ClassInfo, Kernel, Net, NodeIndex, RunRequest};
+use crate::engine::rng::stream;
+use crate::engine::time::secs_to_nanos;
+use crate::metrics::stats::NodeStats;
+use crate::model::policy::{Breaker, Link, LinkStats};
+use crate::model::service::{Service, WaitQueue};
+use crate::model::source::Source;
+use crate::scenario::schema::CallPolicy;
+
+/// Marks a node entity and keeps its name.
+#[derive(bevy::ecs::component::Component, Debug, Clone)]
+pub struct NodeName(pub String);
+
+/// Spawns `scn` (already validated) with master `seed`, and schedules the first events.
+///
+/// Timeline entries whose path or value does not fit the model are returned as errors located
+/// at `timeline.N` by the caller.
+pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64) -> Result<(), Vec<(usize, String)>> {
+    let classes: Vec<ClassInfo> = if scn.classes.is_empty() {
+        vec![ClassInfo { name: "default".into(), weight: 1.0, priority: 0 }]
+    } else {
+        scn.classes.iter().map(|c| ClassInfo { name: c.name.clone(), weight: c.weight, priority: c.priority }).collect()
+    };
+    let sample_every = secs_to_nanos(scn.sample_every).max(1);
+    let warmup = secs_to_nanos(scn.warmup);
+    let mut index = NodeIndex::default();
+    for name in scn.nodes.keys() {
+        let e = world.spawn(NodeName(name.clone())).id();
+        index.nodes.insert(name.clone(), e);
+    }
+    let nodes = index.nodes.clone();
+    let node = |name: &str| nodes[name];
+    let spawn_link = |world: &mut World, index: &mut NodeIndex, from: &str, to: &str, policy: CallPolicy| -> Entity {
+        let name = format!("{from}->{to}");
+        let e = world
+            .spawn(Link {
+                name: name.clone(),
+                from: index.nodes[from],
+                to: index.nodes[to],
+                policy,
+                breaker: Breaker::default(),
+                rng: stream(seed, &name, "jitter"),
+                stats: LinkStats::default(),
+                cut: false,
+            })
+            .id();
+        index.links.insert(name, e);
+        e
+    };
+    let total_weight: f64 = classes.iter().map(|c| c.weight).sum();
+    let mut acc = 0.0;
+    let class_cumulative: Vec<f64> = classes
+        .iter()
+        .map(|c| {
+            acc += c.weight / total_weight;
+            acc
+        })
+        .collect();
+    for (name, spec) in &scn.nodes {
+        let entity = node(name);
+        let mut stats = NodeStats::new(classes.len(), sample_every);
+        match spec {
+            NodeSpec::Source(s) => {
+                let link = spawn_link(world, &mut index, name, &s.to, s.policy());
+                let pinned_class =
+                    s.class.as_ref().and_then(|c| classes.iter().position(|k| &k.name == c)).map(|i| i as u8);
+                world.entity_mut(entity).insert((
+                    Source {
+                        name: name.clone(),
+                        spec: s.clone(),
+                        link,
+                        generation: 0,
+                        on: false,
+                        phase_generation: 0,
+                        clients: 0,
+                        retiring: 0,
+                        class_cumulative: class_cumulative.clone(),
+                        pinned_class,
+                        rng_arrivals: stream(seed, name, "arrivals"),
+                        rng_class: stream(seed, name, "class"),
+                        rng_think: stream(seed, name, "think"),
+                        rng_phase: stream(seed, name, "phase"),
+                    },
+                    stats,
+                ));
+            }
+            NodeSpec::Service(s) => {
+                let links = s.calls.iter().map(|c| spawn_link(world, &mut index, name, &c.to, c.policy())).collect();
+                let mut cum = 0.0;
+                let routes = s
+                    .routes
+                    .iter()
+                    .map(|r| {
+                        cum += r.p;
+                        (cum, node(&r.to))
+                    })
+                    .collect();
+                stats.workers.set(0, warmup, u64::from(s.workers));
+                world.entity_mut(entity).insert((
+                    Service {
+                        name: name.clone(),
+                        spec: s.clone(),
+                        queue: WaitQueue::default(),
+                        blocked: Default::default(),
+                        busy: 0,
+                        inside: 0,
+                        links,
+                        routes,
+                        alive: s.up,
+                        full: false,
+                        rng_service: stream(seed, name, "service"),
+                        rng_error: stream(seed, name, "error"),
+                        rng_route: stream(seed, name, "route"),
+                    },
+                    stats,
+                ));
+            }
+        }
+    }
+    let mut kernel = Kernel::new(seed, warmup, secs_to_nanos(scn.duration), sample_every, classes);
+    let mut errors = Vec::new();
+    for (i, line) in scn.timeline.iter().enumerate() {
+        match parse_timeline_entry(line) {
+            Ok(entry) => kernel.timeline.insert(entry),
+            Err(e) => errors.push((i, e)),
+        }
+    }
+    world.insert_resource(kernel);
+    world.insert_resource(index.clone());
+    world.insert_resource(RunRequest { until: 0, max_events: None });
+    // Check every timeline entry against the live parameter tree before anything runs.
+    let entries = world.resource::<Kernel>().timeline.entries().to_vec();
+    let mut state = SystemState::<Net>::new(world);
+    let Ok(mut net) = state.get_mut(world) else {
+        return Err(vec![(0, "internal error: the simulation resources are missing".into())]);
+    };
+    for (i, entry) in entries.iter().enumerate() {
+        if let Err(e) = net.check_param(&entry.path, &entry.value) {
+            // Timeline lines and entries are in the same order only before sorting by time.
+            let line = scn.timeline.iter().position(|l| parse_timeline_entry(l).is_ok_and(|p| p == *entry)).unwrap_or(i);
+            errors.push((line, e));
+        }
+    }
+    let sources: Vec<Entity> = index.nodes.values().copied().filter(|e| net.sources.contains(*e)).collect();
+    for s in sources {
+        net.start_source(s);
+    }
+    state.apply(world);
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+/// Converts timeline errors from [`spawn_scenario`] into located diagnostics.
+pub fn timeline_errors(file: &str, text: &str, errors: Vec<(usize, String)>) -> ScenarioError {
+    let spans = super::spans::SpanIndex::scan(text);
+    ScenarioError {
+        diagnostics: errors
+            .into_iter()
+            .map(|(i, message)| {
+                let (line, col) = spans.find(&format!("timeline.{i}"));
+                Diagnostic { file: file.to_string(), line, col, message }
+            })
+            .collect(),
+    }
+}
