@@ -18,12 +18,9 @@ pub fn secs_to_nanos(secs: f64) -> Nanos {
     if secs.is_nan() || secs <= 0.0 {
         return 0;
     }
-    let ns = (secs * NANOS_PER_SEC).round();
-    if ns >= u64::MAX as f64 {
-        u64::MAX
-    } else {
-        ns as u64
-    }
+    // `x + 0.5` truncated is round-half-up for positive x, without a libm call in the hot loop.
+    let ns = secs * NANOS_PER_SEC + 0.5;
+    if ns >= u64::MAX as f64 { u64::MAX } else { ns as u64 }
 }
 
 /// Converts nanoseconds to seconds (for reports and plots only).

@@ -25,6 +25,75 @@ pub fn histogram(sigfig: u8) -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_TRACKED, sigfig).expect("static histogram bounds are valid")
 }
 
+/// A small log-linear histogram for the per-interval quantiles of the time series: 8 linear
+/// sub-buckets per power of two (relative error ≤ 6.25 %), 2 KiB, recorded with a few integer
+/// operations. Totals use `hdrhistogram` at 3 significant digits; plots do not need that, and
+/// the series histogram is reset at every sample, so it must be cheap to clear.
+#[derive(Clone, Debug)]
+pub struct WindowHistogram {
+    counts: Box<[u32; 512]>,
+    total: u64,
+}
+
+impl Default for WindowHistogram {
+    fn default() -> Self {
+        Self { counts: Box::new([0; 512]), total: 0 }
+    }
+}
+
+impl WindowHistogram {
+    #[inline]
+    fn index(v: u64) -> usize {
+        if v < 8 {
+            return v as usize;
+        }
+        let e = 63 - v.leading_zeros() as usize; // ≥ 3
+        let m = ((v >> (e - 3)) & 7) as usize;
+        8 + (e - 3) * 8 + m
+    }
+
+    /// The midpoint of bucket `i`.
+    fn value(i: usize) -> u64 {
+        if i < 8 {
+            return i as u64;
+        }
+        let e = (i - 8) / 8 + 3;
+        let m = ((i - 8) % 8) as u64;
+        let low = (8 + m) << (e - 3);
+        low + (1u64 << (e - 3)) / 2
+    }
+
+    #[inline]
+    pub fn record(&mut self, v: u64) {
+        self.counts[Self::index(v)] += 1;
+        self.total += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The value at quantile `q` (0..=1), in the same unit as recorded.
+    pub fn quantile(&self, q: f64) -> u64 {
+        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total.max(1));
+        let mut seen = 0u64;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += u64::from(*c);
+            if seen >= rank {
+                return Self::value(i);
+            }
+        }
+        0
+    }
+
+    pub fn clear(&mut self) {
+        if self.total > 0 {
+            self.counts.fill(0);
+            self.total = 0;
+        }
+    }
+}
+
 /// A value integrated over simulated time (queue length, busy workers…).
 #[derive(Clone, Debug, Default)]
 pub struct Gauge {
@@ -156,7 +225,7 @@ pub struct NodeStats {
     pub inside: Gauge,
     pub classes: Vec<ClassStats>,
     window_counters: Counters,
-    window_latency: Histogram<u64>,
+    window_latency: WindowHistogram,
     pub series: Series,
 }
 
@@ -165,9 +234,9 @@ impl NodeStats {
         Self {
             counters: Counters::default(),
             in_system: 0,
-            latency: histogram(3),
+            latency: histogram(2),
             latency_sum: 0,
-            wait: histogram(3),
+            wait: histogram(2),
             wait_sum: 0,
             queue_len: Gauge::default(),
             busy: Gauge::default(),
@@ -181,7 +250,7 @@ impl NodeStats {
                 })
                 .collect(),
             window_counters: Counters::default(),
-            window_latency: histogram(2),
+            window_latency: WindowHistogram::default(),
             series: Series::new(sample_step),
         }
     }
@@ -192,6 +261,10 @@ impl NodeStats {
         self.counters.arrivals += 1;
         self.counters.retries += u64::from(is_retry);
         self.in_system += 1;
+        // With a single class the class totals equal the node totals; skip the duplicate work.
+        if self.classes.len() < 2 {
+            return;
+        }
         if let Some(c) = self.classes.get_mut(class as usize) {
             c.counters.arrivals += 1;
             c.counters.retries += u64::from(is_retry);
@@ -202,7 +275,8 @@ impl NodeStats {
     #[inline]
     pub fn label(&mut self, class: u8, label: Label, latency: Nanos) {
         self.in_system -= 1;
-        let class = self.classes.get_mut(class as usize);
+        let multi = self.classes.len() > 1;
+        let class = self.classes.get_mut(class as usize).filter(|_| multi);
         fn bump(c: &mut Counters, label: Label) {
             match label {
                 Label::Completed => c.completed += 1,
@@ -224,7 +298,7 @@ impl NodeStats {
         bump(&mut self.counters, label);
         if label == Label::Completed {
             self.latency.saturating_record(latency.max(1));
-            self.window_latency.saturating_record(latency.max(1));
+            self.window_latency.record(latency);
             self.latency_sum += u128::from(latency);
         }
         if let Some(c) = class {
@@ -255,9 +329,7 @@ impl NodeStats {
         let (busy, _) = self.busy.take_window(span);
         let (workers, _) = self.workers.take_window(span);
         let (_, _) = self.inside.take_window(span);
-        let q = |h: &Histogram<u64>, p: f64| {
-            if h.is_empty() { 0.0 } else { h.value_at_quantile(p) as f64 / 1e9 }
-        };
+        let q = |h: &WindowHistogram, p: f64| if h.is_empty() { 0.0 } else { h.quantile(p) as f64 / 1e9 };
         let point = Point {
             t: now as f64 / 1e9,
             span: span as f64 / 1e9,
@@ -278,9 +350,27 @@ impl NodeStats {
             in_system: self.inside.value as f64,
             breaker,
         };
-        if !self.window_latency.is_empty() {
-            self.window_latency.reset();
-        }
+        self.window_latency.clear();
         self.series.push(point);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_histogram_quantiles_are_within_its_resolution() {
+        let mut h = WindowHistogram::default();
+        for v in 1..=10_000u64 {
+            h.record(v * 1000);
+        }
+        for q in [0.5, 0.95, 0.99] {
+            let exact = q * 10_000.0 * 1000.0;
+            let got = h.quantile(q) as f64;
+            assert!((got - exact).abs() / exact < 0.07, "q{q}: {got} vs {exact}");
+        }
+        h.clear();
+        assert!(h.is_empty());
     }
 }

@@ -6,7 +6,6 @@
 //! created at the callee and the timeout armed; the attempt's outcome is recorded in the breaker
 //! and the retry policy decides whether to wait and try again.
 
-use bevy::ecs::entity::Entity;
 
 use crate::engine::calendar::{CallId, Event, ExchangeId};
 use crate::engine::kernel::Net;
@@ -49,8 +48,8 @@ impl Net<'_, '_> {
         if attempt > 1 {
             link.stats.retries += 1;
         }
-        let spec = link.policy.breaker.clone();
-        let (permitted, transition) = link.breaker.try_acquire(&spec, now);
+        let l = &mut *link;
+        let (permitted, transition) = l.breaker.try_acquire(&l.policy.breaker, now);
         let (to, cut, timeout) = (link.to, link.cut, link.policy.timeout.map(secs_to_nanos));
         if !permitted {
             link.stats.breaker_rejected += 1;
@@ -133,8 +132,8 @@ impl Net<'_, '_> {
                 Outcome::Timeout => s.timeouts += 1,
                 Outcome::BreakerOpen => {}
             }
-            let spec = link.policy.breaker.clone();
-            let transition = link.breaker.record(&spec, now, outcome != Outcome::Ok, now - started);
+            let l = &mut *link;
+            let transition = l.breaker.record(&l.policy.breaker, now, outcome != Outcome::Ok, now - started);
             drop(link);
             if let Some(t) = transition {
                 self.breaker_moved(link_id, t);
@@ -231,18 +230,4 @@ impl Net<'_, '_> {
         }
     }
 
-    /// Labels a source's logical request with its final outcome.
-    pub(crate) fn source_label(&mut self, source: Entity, class: u8, outcome: Outcome, latency: Nanos) {
-        let label = match outcome {
-            Outcome::Ok => Label::Completed,
-            Outcome::Error => Label::Error,
-            Outcome::Rejected => Label::Rejected(crate::metrics::stats::RejectReason::Downstream),
-            Outcome::BreakerOpen => Label::Rejected(crate::metrics::stats::RejectReason::BreakerOpen),
-            Outcome::Dropped => Label::Dropped,
-            Outcome::Timeout => Label::TimedOut,
-        };
-        if let Ok((_, mut stats)) = self.sources.get_mut(source) {
-            stats.label(class, label, latency);
-        }
-    }
 }

@@ -16,7 +16,7 @@ use crate::engine::calendar::{CallId, Event};
 use crate::engine::kernel::Net;
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, secs_to_nanos};
-use crate::metrics::stats::{Label, RejectReason};
+use crate::metrics::stats::{Label, NodeStats, RejectReason};
 use crate::model::request::{CallState, Exchange, NONE, Origin};
 use crate::scenario::schema::{Discipline, Outcome, Overflow, ServiceSpec};
 
@@ -142,6 +142,14 @@ impl Service {
     }
 }
 
+/// Brings the node's time-integrated gauges up to date with its state.
+#[inline]
+fn gauges(svc: &Service, stats: &mut NodeStats, now: Nanos, warmup: Nanos) {
+    stats.queue_len.set(now, warmup, svc.queue.len() as u64);
+    stats.busy.set(now, warmup, u64::from(svc.busy));
+    stats.inside.set(now, warmup, u64::from(svc.inside));
+}
+
 /// What became of an arriving request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
@@ -156,9 +164,7 @@ impl Net<'_, '_> {
     fn svc_gauges(&mut self, node: Entity) {
         let (now, warmup) = (self.k.now, self.k.warmup);
         if let Ok((svc, mut stats)) = self.services.get_mut(node) {
-            stats.queue_len.set(now, warmup, svc.queue.len() as u64);
-            stats.busy.set(now, warmup, u64::from(svc.busy));
-            stats.inside.set(now, warmup, u64::from(svc.inside));
+            gauges(&svc, &mut stats, now, warmup);
         }
     }
 
@@ -274,7 +280,7 @@ impl Net<'_, '_> {
 
     /// A worker takes `call`.
     fn start_service(&mut self, call: CallId) {
-        let now = self.k.now;
+        let (now, warmup) = (self.k.now, self.k.warmup);
         let c = self.k.calls.get_mut(call);
         c.state = CallState::InService;
         c.started = now;
@@ -286,9 +292,8 @@ impl Net<'_, '_> {
         }
         let svc = &mut *svc;
         let d = svc.spec.service.sample_nanos(&mut svc.rng_service, svc.spec.slowdown);
-        drop(stats);
+        gauges(svc, &mut stats, now, warmup);
         self.k.calendar.schedule(now.saturating_add(d), Event::ServiceDone { call, generation });
-        self.svc_gauges(node);
     }
 
     pub(crate) fn on_service_done(&mut self, call: CallId, generation: u32) {
@@ -366,15 +371,23 @@ impl Net<'_, '_> {
 
     /// The request leaves its node with a result; the worker is freed and the caller told.
     fn finish_job(&mut self, call: CallId, label: Label, outcome: Outcome) {
-        self.label_call(call, label);
-        let c = *self.k.calls.get(call);
+        let now = self.k.now;
+        let c = self.k.calls.get_mut(call);
+        let first_label = c.counted && !c.labeled;
+        c.labeled |= c.counted;
+        let c = *c;
+        // One borrow for label, occupancy and the worker: this is the hot path.
         if let Ok((mut svc, mut stats)) = self.services.get_mut(c.node) {
-            svc.inside -= 1;
+            if first_label {
+                stats.label(c.class, label, now - c.arrived);
+            }
             if !c.caller_waiting && c.counted {
                 stats.counters.abandoned += 1;
             }
+            svc.inside -= 1;
+            svc.busy = svc.busy.saturating_sub(1);
         }
-        self.release_worker(c.node);
+        self.pull_next(c.node);
         self.respond(call, outcome, None);
     }
 
@@ -408,30 +421,28 @@ impl Net<'_, '_> {
 
     /// Starts queued work on free workers and admits blocked senders into free places.
     fn pull_next(&mut self, node: Entity) {
+        let (now, warmup) = (self.k.now, self.k.warmup);
         loop {
-            let Ok((mut svc, _)) = self.services.get_mut(node) else { return };
-            if !svc.alive {
-                break;
-            }
-            if svc.busy < svc.spec.workers {
+            let Ok((mut svc, mut stats)) = self.services.get_mut(node) else { return };
+            if svc.alive && svc.busy < svc.spec.workers {
                 let d = svc.spec.queue.discipline;
                 if let Some(next) = svc.queue.pop(d) {
-                    drop(svc);
+                    drop((svc, stats));
                     self.start_service(next);
                     continue;
                 }
                 if let Some(b) = svc.blocked.pop_front() {
-                    drop(svc);
+                    drop((svc, stats));
                     self.unblock(b);
                     self.start_service(b);
                     continue;
                 }
             }
-            if svc.has_room() {
+            if svc.alive && svc.has_room() {
                 if let Some(b) = svc.blocked.pop_front() {
                     let c = *self.k.calls.get(b);
                     svc.queue.push(c.priority, c.arrived, b);
-                    drop(svc);
+                    drop((svc, stats));
                     self.k.calls.get_mut(b).state = CallState::Queued;
                     self.unblock(b);
                     continue;
@@ -440,9 +451,9 @@ impl Net<'_, '_> {
             if svc.full && svc.has_room() {
                 svc.full = false;
             }
-            break;
+            gauges(&svc, &mut stats, now, warmup);
+            return;
         }
-        self.svc_gauges(node);
     }
 
     /// A blocked sender got a place: its block timeout is void and a held upstream worker is freed.

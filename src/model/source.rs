@@ -14,6 +14,7 @@ use crate::engine::calendar::Event;
 use crate::engine::kernel::Net;
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, nanos_to_secs, secs_to_nanos};
+use crate::metrics::stats::{Label, RejectReason};
 use crate::model::request::{Exchange, NONE, Origin};
 use crate::scenario::schema::{Arrivals, Outcome, Shape, SourceSpec};
 
@@ -174,11 +175,19 @@ impl Net<'_, '_> {
     }
 
     pub(crate) fn on_arrival(&mut self, source: Entity, generation: u32) {
-        match self.sources.get(source) {
-            Ok((src, _)) if src.generation == generation => {}
-            _ => return,
+        let now = self.k.now;
+        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        if src.generation != generation {
+            return;
         }
-        self.schedule_arrival(source);
+        // Next arrival first, then this request (one borrow: this is the hot path).
+        src.generation = src.generation.wrapping_add(1);
+        let generation = src.generation;
+        let next = src.next_arrival(now);
+        drop(src);
+        if let Some(at) = next {
+            self.k.calendar.schedule(at, Event::Arrival { source, generation });
+        }
         self.emit(source);
     }
 
@@ -241,11 +250,11 @@ impl Net<'_, '_> {
 
     /// A source's logical request ended (after all retries).
     pub(crate) fn source_request_done(&mut self, source: Entity, e: &crate::model::request::Exchange, outcome: Outcome) {
-        if e.counted {
-            self.source_label(source, e.class, outcome, self.k.now - e.created);
-        }
         let now = self.k.now;
-        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        let Ok((mut src, mut stats)) = self.sources.get_mut(source) else { return };
+        if e.counted {
+            stats.label(e.class, source_label(outcome), now - e.created);
+        }
         if let Arrivals::Closed { think, .. } = &src.spec.arrivals {
             if src.retiring > 0 {
                 src.retiring -= 1;
@@ -254,7 +263,7 @@ impl Net<'_, '_> {
             }
             let think = think.clone();
             let at = now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0));
-            drop(src);
+            drop((src, stats));
             self.k.calendar.schedule(at, Event::ThinkDone { source });
         }
     }
@@ -289,6 +298,18 @@ impl Net<'_, '_> {
                 self.schedule_arrival(source);
             }
         }
+    }
+}
+
+/// The label a source gives a logical request from its final outcome.
+pub fn source_label(outcome: Outcome) -> Label {
+    match outcome {
+        Outcome::Ok => Label::Completed,
+        Outcome::Error => Label::Error,
+        Outcome::Rejected => Label::Rejected(RejectReason::Downstream),
+        Outcome::BreakerOpen => Label::Rejected(RejectReason::BreakerOpen),
+        Outcome::Dropped => Label::Dropped,
+        Outcome::Timeout => Label::TimedOut,
     }
 }
 
