@@ -107,6 +107,8 @@ pub struct LinkStatsReport {
     pub breaker_rejected: u64,
     pub gave_up: u64,
     pub in_flight: u64,
+    /// Attempts sent by attempt number (1st, 2nd, …), trailing zeros trimmed.
+    pub by_attempt: Vec<u64>,
 }
 
 impl From<&LinkStats> for LinkStatsReport {
@@ -122,6 +124,10 @@ impl From<&LinkStats> for LinkStatsReport {
             breaker_rejected: s.breaker_rejected,
             gave_up: s.gave_up,
             in_flight: s.in_flight,
+            by_attempt: {
+                let n = s.by_attempt.iter().rposition(|x| *x > 0).map_or(0, |i| i + 1);
+                s.by_attempt[..n].to_vec()
+            },
         }
     }
 }

@@ -56,6 +56,7 @@ impl Net<'_, '_> {
         } else {
             link.stats.attempts += 1;
             link.stats.in_flight += 1;
+            link.stats.by_attempt[(attempt as usize - 1).min(15)] += 1;
         }
         drop(link);
         if attempt > 1 && counted {

@@ -235,6 +235,9 @@ pub struct LinkStats {
     pub gave_up: u64,
     /// Attempts currently in flight.
     pub in_flight: u64,
+    /// Attempts sent, by attempt number (index 0 = first attempts; the last slot collects
+    /// attempt 16 and later): the retry amplification, layer by layer.
+    pub by_attempt: [u64; 16],
 }
 
 /// An edge between a caller (source or service worker) and a callee, with its policy.

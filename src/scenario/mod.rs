@@ -301,7 +301,7 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
                     total += route.p;
                 }
                 if total > 1.0 + 1e-9 {
-                    r.at(&format!("{base}.routes"), format!("route probabilities add up to {total}; they must total at most 1 (the rest leaves)"));
+                    r.at(&format!("{base}.routes"), format!("route probabilities add up to {total:.3}; they must total at most 1 (the rest leaves)"));
                 }
             }
         }
@@ -315,8 +315,8 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
             Ok(e) => {
                 let node = e.path.split('.').next().unwrap_or_default();
                 if !scn.nodes.contains_key(node) {
-                    let hint = suggest(node, names.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-                    r.at(&format!("timeline.{i}"), format!("no node named `{node}`{hint}"));
+                    let hint = suggest(node, names.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
+                    r.at(&format!("timeline.{i}"), format!("no node named `{node}`; {hint}nodes are: {}", names.join(", ")));
                 }
             }
             Err(e) => r.at(&format!("timeline.{i}"), e),

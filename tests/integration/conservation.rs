@@ -1,0 +1,183 @@
+//! Conservation as a property: over many random scenarios (random topologies, policies,
+//! overflow rules, faults) and random stopping times, every node satisfies
+//! `arrivals = completed + errors + rejected + dropped + timed_out + in_system` exactly, and
+//! `in_system` equals the number of counted, unlabelled requests physically present (counted
+//! independently from the request slabs).
+
+use std::fmt::Write as _;
+
+use crate::util::sim;
+
+/// A tiny deterministic generator for scenario shapes (SplitMix64).
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+}
+
+fn policy(g: &mut Gen) -> String {
+    let mut s = String::new();
+    if g.chance(0.6) {
+        let _ = write!(s, "timeout: {:.3}, ", 0.02 + g.unit() * 0.5);
+    }
+    if g.chance(0.3) {
+        s.push_str("cancel_on_timeout: true, ");
+    }
+    if g.chance(0.6) {
+        let _ = write!(
+            s,
+            "retry: Retry(max_attempts: {}, backoff: {:.3}, jitter: {}, honour_retry_after: {}, retry_on: [Error, Rejected, Dropped, Timeout, BreakerOpen]), ",
+            1 + g.below(4),
+            g.unit() * 0.1,
+            g.pick(&["None", "Full", "Equal", "Decorrelated"]),
+            g.chance(0.5)
+        );
+    }
+    if g.chance(0.4) {
+        let _ = write!(
+            s,
+            "breaker: Breaker(window: {}, min_calls: {}, open_wait: {:.2}, half_open_calls: {}, automatic_half_open: {}, slow_call_duration: {:.2}), ",
+            5 + g.below(20),
+            1 + g.below(10),
+            g.unit() * 3.0,
+            1 + g.below(4),
+            g.chance(0.5),
+            g.unit()
+        );
+    }
+    s
+}
+
+fn dist(g: &mut Gen, mean: f64) -> String {
+    match g.below(6) {
+        0 => format!("Exponential(mean: {mean:.4})"),
+        1 => format!("Deterministic(mean: {mean:.4})"),
+        2 => format!("Uniform(mean: {mean:.4}, half_width: {:.4})", mean * 0.5),
+        3 => format!("LogNormal(mean: {mean:.4}, cv: 1.5)"),
+        4 => format!("Erlang(mean: {mean:.4}, k: 3)"),
+        _ => format!("Pareto(mean: {mean:.4}, alpha: 2.2)"),
+    }
+}
+
+/// A random acyclic network: services s0..sn, calls only to higher indices, routes anywhere
+/// forward; 1–3 sources; random faults on the timeline.
+fn random_scenario(g: &mut Gen) -> String {
+    let n = 1 + g.below(4) as usize;
+    let mut nodes = String::new();
+    for i in 0..n {
+        let mut calls = Vec::new();
+        let mut routes = Vec::new();
+        for j in i + 1..n {
+            if g.chance(0.4) {
+                calls.push(format!("Call(to: \"s{j}\", {})", policy(g)));
+            } else if g.chance(0.3) {
+                routes.push(format!("Route(to: \"s{j}\", p: {:.2})", g.unit() * 0.5));
+            }
+        }
+        let mean = 0.01 + g.unit() * 0.2;
+        let service = dist(g, mean);
+        let capacity = if g.chance(0.2) { "None".to_string() } else { g.below(12).to_string() };
+        let _ = write!(
+            nodes,
+            "\"s{i}\": Service(workers: {}, queue: Queue(capacity: {capacity}, discipline: {}, overflow: {}, retry_after: {:.2}, block_timeout: {:.2}), service: {}, error_rate: {:.2}, calls: [{}], routes: [{}]),\n",
+            1 + g.below(4),
+            g.pick(&["Fifo", "Lifo", "Priority"]),
+            g.pick(&["Reject", "DropNewest", "DropOldest", "Block"]),
+            g.unit(),
+            0.05 + g.unit(),
+            service,
+            if g.chance(0.5) { g.unit() * 0.3 } else { 0.0 },
+            calls.join(", "),
+            routes.join(", "),
+        );
+    }
+    for k in 0..1 + g.below(3) {
+        let arrivals = match g.below(4) {
+            0 => "Poisson".to_string(),
+            1 => format!("OnOff(on: {:.2}, off: {:.2})", 0.5 + g.unit() * 3.0, 0.5 + g.unit() * 3.0),
+            2 => "Schedule(points: [(0.0, 1.0), (5.0, 4.0), (10.0, 0.5)], shape: Linear)".to_string(),
+            _ => format!("Closed(clients: {}, think: {})", 1 + g.below(30), dist(g, 0.1)),
+        };
+        let _ = write!(
+            nodes,
+            "\"src{k}\": Source(rate: {:.2}, arrivals: {arrivals}, to: \"s{}\", class: \"{}\", {}),\n",
+            5.0 + g.unit() * 60.0,
+            g.below(n as u64),
+            g.pick(&["a", "b", "c"]),
+            policy(g)
+        );
+    }
+    let mut timeline = Vec::new();
+    for _ in 0..g.below(4) {
+        let s = g.below(n as u64);
+        let at = g.unit() * 15.0;
+        let change = match g.below(4) {
+            0 => format!("at {at:.3} for {:.2} set s{s}.up = false", g.unit() * 3.0),
+            1 => format!("at {at:.3} set s{s}.workers = {}", g.below(5)),
+            2 => format!("at {at:.3} for 2 set s{s}.slowdown = 5"),
+            _ => format!("at {at:.3} set s{s}.queue.capacity = {}", g.below(5)),
+        };
+        timeline.push(format!("\"{change}\""));
+    }
+    format!(
+        "Scenario(title: \"random\", duration: 20.0, warmup: {:.2}, sample_every: 0.25, classes: [Class(name: \"a\", priority: 0), Class(name: \"b\", priority: 1), Class(name: \"c\", priority: 2)], nodes: {{\n{nodes}}}, timeline: [{}])",
+        if g.chance(0.5) { g.unit() * 5.0 } else { 0.0 },
+        timeline.join(", ")
+    )
+}
+
+#[test]
+fn counts_balance_at_every_node_in_random_scenarios() {
+    let mut g = Gen(2024);
+    // Totals over all cases, to show every label and path was exercised.
+    let mut seen = [0u64; 8];
+    for case in 0..60 {
+        let text = random_scenario(&mut g);
+        let mut s = sim(&text, case);
+        // Stop at a few random instants, checking the identity each time.
+        for _ in 0..3 {
+            s.advance_by(g.unit() * 8.0);
+            let r = s.report();
+            let audit = s.audit_in_system();
+            for (name, n) in &r.nodes {
+                let labelled = n.completed + n.errors + n.rejected + n.dropped + n.timed_out;
+                assert_eq!(
+                    n.arrivals,
+                    labelled + n.in_system,
+                    "case {case}, node {name} at t={}: {n:?}\n{text}",
+                    s.now()
+                );
+                assert_eq!(n.in_system, audit[name], "case {case}, node {name} at t={}: audit\n{text}", s.now());
+            }
+            assert!(r.errors.is_empty(), "case {case}: {:?}", r.errors);
+        }
+        for n in s.report().nodes.values() {
+            let row = [n.completed, n.errors, n.rejected, n.dropped, n.timed_out, n.in_system, n.abandoned, n.cancelled];
+            for (total, x) in seen.iter_mut().zip(row) {
+                *total += x;
+            }
+        }
+    }
+    let names = ["completed", "errors", "rejected", "dropped", "timed_out", "in_system", "abandoned", "cancelled"];
+    for (name, total) in names.iter().zip(seen) {
+        assert!(total > 20, "the random scenarios should exercise `{name}` (seen {total})");
+    }
+}

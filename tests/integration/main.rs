@@ -1,0 +1,21 @@
+//! Sluice's integration tests: one binary (faster to link than one per file), one module per
+//! behaviour.
+//!
+//! * `theory` — queueing formulas vs simulation, with confidence intervals from replications.
+//! * `determinism` — same inputs ⇒ identical reports, whatever the stepping.
+//! * `policies` — retry attempt distribution and backoff delays; breaker transitions.
+//! * `phenomena` — the behaviours users look for (cascades, blocking backpressure, crashes).
+//! * `conservation` — the counting identity as a property over random scenarios.
+//! * `bad_input` — broken scenarios give located errors and never panic.
+//! * `cli` — the binary's commands, output formats and exit codes.
+//! * `scenarios` — every shipped scenario validates and runs.
+
+mod bad_input;
+mod cli;
+mod conservation;
+mod determinism;
+mod phenomena;
+mod policies;
+mod scenarios;
+mod theory;
+mod util;

@@ -1,0 +1,231 @@
+//! Call policies against their reference semantics: the retry policy's attempt distribution
+//! and backoff delays (AWS "Exponential Backoff and Jitter"), and the circuit breaker's state
+//! machine on scripted outcome sequences (Resilience4j `CircuitBreakerStateMachine`).
+
+use sluice::engine::rng::stream;
+use sluice::model::policy::{Breaker, BreakerState, backoff};
+use sluice::scenario::schema::{BreakerSpec, Jitter, RetrySpec};
+
+use crate::util::sim;
+
+const S: u64 = 1_000_000_000;
+
+/// With independent failures of probability p and `max_attempts = 4`, attempt k+1 is sent iff
+/// the first k failed: E[attempts #k+1] = N·p^k. Each count is binomial; we require every count
+/// within 4 standard deviations, and the final outcomes to match too.
+#[test]
+fn attempt_distribution_matches_the_policy() {
+    let p: f64 = 0.4;
+    let text = format!(
+        r#"Scenario(title: "retries", duration: 20000.0, nodes: {{
+            "clients": Source(rate: 5.0, to: "server", retry: Retry(max_attempts: 4, backoff: 0.01, retry_on: [Error])),
+            "server": Service(workers: 100, service: Deterministic(mean: 0.001), error_rate: {p}),
+        }})"#
+    );
+    let mut s = sim(&text, 5);
+    s.run_to_end();
+    let r = s.report();
+    let link = &r.links["clients->server"];
+    let n = link.stats.by_attempt[0] as f64;
+    assert!(n > 90_000.0);
+    assert_eq!(link.stats.by_attempt.len(), 4, "never more than max_attempts: {:?}", link.stats.by_attempt);
+    for k in 1..4 {
+        let q = p.powi(k as i32);
+        let expected = n * q;
+        let sd = (n * q * (1.0 - q)).sqrt();
+        let got = link.stats.by_attempt[k] as f64;
+        assert!((got - expected).abs() < 4.0 * sd, "attempt {}: {got} vs {expected:.0} ± {sd:.0}", k + 1);
+    }
+    let clients = &r.nodes["clients"];
+    let fail = n * p.powi(4);
+    let sd = (n * p.powi(4) * (1.0 - p.powi(4))).sqrt();
+    assert!((clients.errors as f64 - fail).abs() < 4.0 * sd + 1.0, "final errors {} vs {fail:.0}", clients.errors);
+    assert_eq!(clients.retries, link.stats.retries);
+    assert_eq!(r.nodes["server"].arrivals, link.stats.attempts);
+    assert_eq!(r.nodes["server"].retries, link.stats.retries, "retry attempts are counted at the callee");
+}
+
+/// Without jitter, the gaps between attempts are exactly `min(cap, backoff·multiplier^(n−1))`.
+#[test]
+fn backoff_without_jitter_spaces_attempts_exactly() {
+    let text = r#"Scenario(title: "backoff", duration: 15.0, nodes: {
+        "clients": Source(rate: 0.1, arrivals: Constant, to: "server",
+            retry: Retry(max_attempts: 5, backoff: 0.1, multiplier: 3.0, max_backoff: 1.0, jitter: None, retry_on: [Error])),
+        "server": Service(service: Deterministic(mean: 0.0), error_rate: 1.0),
+    })"#;
+    let mut s = sim(text, 1);
+    // The single request is sent at t = 10 s; record when each attempt reaches the server.
+    let mut times = Vec::new();
+    let mut seen = 0;
+    while s.now() < 14.0 && s.step() {
+        let arrivals = s.node("server").unwrap().counters.arrivals;
+        if arrivals > seen {
+            seen = arrivals;
+            times.push(s.now_nanos());
+        }
+    }
+    let gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(times[0], 10 * S);
+    assert_eq!(gaps, [S / 10, 3 * S / 10, 9 * S / 10, S], "attempts at {times:?}");
+    assert_eq!(s.report().nodes["clients"].errors, 1);
+}
+
+/// The jittered delays have the AWS distributions: full = U(0, e), equal = e/2 + U(0, e/2),
+/// decorrelated = min(cap, U(base, 3·prev)).
+#[test]
+fn jitter_distributions_match_the_formulas() {
+    let spec = |jitter| RetrySpec { backoff: 0.1, multiplier: 2.0, max_backoff: 2.0, jitter, ..RetrySpec::default() };
+    let n = 100_000;
+    for retry in 1..=6u32 {
+        let expo = (0.1 * 2f64.powi(retry as i32 - 1)).min(2.0);
+        for (jitter, lo, hi) in [(Jitter::Full, 0.0, expo), (Jitter::Equal, expo / 2.0, expo)] {
+            let mut rng = stream(9, "jitter", "test");
+            let xs: Vec<f64> = (0..n).map(|_| backoff(&spec(jitter), retry, 0, &mut rng) as f64 / 1e9).collect();
+            let mean = xs.iter().sum::<f64>() / n as f64;
+            let (min, max) = xs.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+            let sd_mean = (hi - lo) / (12f64.sqrt() * (n as f64).sqrt());
+            assert!(min >= lo - 1e-9 && max <= hi + 1e-9, "{jitter:?} retry {retry}: range [{min}, {max}]");
+            assert!((mean - (lo + hi) / 2.0).abs() < 5.0 * sd_mean, "{jitter:?} retry {retry}: mean {mean}");
+        }
+    }
+    let mut rng = stream(9, "jitter", "decorrelated");
+    let mut prev = 0;
+    for _ in 0..10_000 {
+        let d = backoff(&spec(Jitter::Decorrelated), 1, prev, &mut rng);
+        let upper = if prev == 0 { 0.3 } else { (3.0 * prev as f64 / 1e9).min(2.0) };
+        let secs = d as f64 / 1e9;
+        assert!(secs >= 0.1 - 1e-9 && secs <= upper.max(0.1) + 1e-9, "{secs} not in [0.1, {upper}]");
+        prev = d;
+    }
+}
+
+fn spec() -> BreakerSpec {
+    BreakerSpec {
+        enabled: true,
+        window: 10,
+        min_calls: 5,
+        failure_rate: 50.0,
+        slow_call_rate: 100.0,
+        slow_call_duration: 1.0,
+        open_wait: 60.0,
+        half_open_calls: 3,
+        automatic_half_open: false,
+    }
+}
+
+/// Feeds outcomes ('s' success, 'f' failure, 'w' slow success) at time `t`.
+fn feed(b: &mut Breaker, s: &BreakerSpec, t: u64, outcomes: &str) -> Vec<BreakerState> {
+    outcomes
+        .chars()
+        .map(|o| {
+            let (failed, dur) = match o {
+                'f' => (true, 0),
+                'w' => (false, 2 * S),
+                _ => (false, 0),
+            };
+            b.record(s, t, failed, dur);
+            b.state
+        })
+        .collect()
+}
+
+#[test]
+fn breaker_closed_to_open_needs_min_calls_and_threshold() {
+    use BreakerState::*;
+    let s = spec();
+    let mut b = Breaker::default();
+    // 4 failures: below min_calls = 5, no decision even at 100 %.
+    assert_eq!(feed(&mut b, &s, 0, "ffff"), [Closed; 4]);
+    // 5th call (a success): 4/5 = 80 % ≥ 50 % → OPEN.
+    assert_eq!(feed(&mut b, &s, 0, "s"), [Open]);
+    assert_eq!(b.times_opened, 1);
+    // A window of successes then exactly 50 % failures trips (≥, not >).
+    let mut b = Breaker::default();
+    assert_eq!(*feed(&mut b, &s, 0, "sssssssss").last().unwrap(), Closed);
+    assert_eq!(*feed(&mut b, &s, 0, "ffff").last().unwrap(), Closed, "4/10 < 50 %");
+    assert_eq!(*feed(&mut b, &s, 0, "f").last().unwrap(), Open, "5/10 = 50 % trips");
+}
+
+#[test]
+fn breaker_open_rejects_then_half_opens_lazily_after_the_wait() {
+    use BreakerState::*;
+    let s = spec();
+    let mut b = Breaker::default();
+    feed(&mut b, &s, 0, "fffff");
+    assert_eq!(b.state, Open);
+    // Calls during the wait are rejected; at exactly opened_at + wait still OPEN (strictly after).
+    assert_eq!(b.try_acquire(&s, 30 * S), (false, None));
+    assert_eq!(b.try_acquire(&s, 60 * S), (false, None));
+    // The first call after the wait moves to HALF_OPEN and is admitted as a probe.
+    let (ok, t) = b.try_acquire(&s, 60 * S + 1);
+    assert!(ok);
+    assert_eq!(t.map(|t| (t.from, t.to)), Some((Open, HalfOpen)));
+    // Three probes in total; the fourth is rejected.
+    assert!(b.try_acquire(&s, 61 * S).0);
+    assert!(b.try_acquire(&s, 61 * S).0);
+    assert!(!b.try_acquire(&s, 61 * S).0);
+    // min(min_calls, half_open_calls) = 3 outcomes decide: 1/3 failed < 50 % → CLOSED.
+    assert_eq!(feed(&mut b, &s, 62 * S, "sfs"), [HalfOpen, HalfOpen, Closed]);
+    // A fresh window: 4 more failures are below min_calls again.
+    assert_eq!(*feed(&mut b, &s, 63 * S, "ffff").last().unwrap(), Closed);
+}
+
+#[test]
+fn breaker_half_open_failures_reopen_and_slow_calls_trip() {
+    use BreakerState::*;
+    let s = spec();
+    let mut b = Breaker::default();
+    feed(&mut b, &s, 0, "fffff");
+    assert!(b.try_acquire(&s, 61 * S).0);
+    assert_eq!(feed(&mut b, &s, 61 * S, "sff"), [HalfOpen, HalfOpen, Open]);
+    assert_eq!(b.times_opened, 2);
+    assert_eq!(b.opened_at, 61 * S, "the wait restarts from the re-opening");
+    // Slow calls: threshold 100 % slow; five slow successes trip it.
+    let mut b = Breaker::default();
+    assert_eq!(*feed(&mut b, &s, 0, "wwwws").last().unwrap(), Closed, "4/5 slow < 100 %");
+    let mut b = Breaker::default();
+    assert_eq!(*feed(&mut b, &s, 0, "wwwww").last().unwrap(), Open);
+    // Disabled: always permits, never records.
+    let off = BreakerSpec { enabled: false, ..spec() };
+    let mut b = Breaker::default();
+    feed(&mut b, &off, 0, "ffffffffff");
+    assert_eq!((b.state, b.try_acquire(&off, 0).0), (Closed, true));
+}
+
+/// In the engine: a dead dependency trips the breaker, which then sheds the load entirely
+/// (zero-latency rejections) and probes every `open_wait`.
+#[test]
+fn breaker_in_the_engine_removes_load_from_a_failing_dependency() {
+    let text = r#"Scenario(title: "breaker", duration: 100.0, nodes: {
+        "clients": Source(rate: 50.0, to: "api"),
+        "api": Service(workers: 50, service: Deterministic(mean: 0.001),
+            calls: [Call(to: "db", breaker: Breaker(window: 20, min_calls: 10, open_wait: 10.0, half_open_calls: 2))]),
+        "db": Service(workers: 10, service: Deterministic(mean: 0.001), error_rate: 1.0),
+    })"#;
+    let mut s = sim(text, 2);
+    s.run_to_end();
+    let r = s.report();
+    let db_link = &r.links["api->db"];
+    // 10 calls to open, then 2 probes every ~10 s (lazy: at the first call after the wait).
+    assert_eq!(db_link.breaker_opened, 10, "opened at t≈0.2 s and after each of 9 probe rounds");
+    assert_eq!(r.nodes["db"].arrivals, 10 + 9 * 2);
+    assert_eq!(db_link.stats.breaker_rejected + r.nodes["db"].arrivals, r.nodes["api"].arrivals);
+    assert_eq!(r.nodes["api"].errors, r.nodes["api"].arrivals);
+    assert_eq!(r.nodes["clients"].rejected_by.downstream, 0, "a breaker rejection at api is an error for clients");
+}
+
+/// Automatic mode moves to HALF_OPEN on a timer even without traffic.
+#[test]
+fn automatic_half_open_uses_a_timer() {
+    let text = r#"Scenario(title: "auto", duration: 30.0, nodes: {
+        "clients": Source(rate: 100.0, arrivals: Schedule(points: [(0.0, 1.0), (1.0, 0.0)]), to: "db",
+            breaker: Breaker(window: 5, min_calls: 5, open_wait: 5.0, automatic_half_open: true)),
+        "db": Service(service: Deterministic(mean: 0.0), error_rate: 1.0),
+    })"#;
+    let mut s = sim(text, 1);
+    s.run_until(4.0);
+    assert_eq!(s.node("clients").unwrap().edges[0].breaker, Some(BreakerState::Open));
+    s.run_until(10.0);
+    assert_eq!(s.node("clients").unwrap().edges[0].breaker, Some(BreakerState::HalfOpen));
+    assert!(s.log().iter().any(|e| e.what.contains("open → half_open")));
+}
