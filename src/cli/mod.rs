@@ -58,6 +58,33 @@ enum Command {
         /// Only this node.
         node: Option<String>,
     },
+    /// Open the desktop app (built with the `gui` feature).
+    Gui {
+        /// Scenario file (default: the built-in default scenario).
+        scenario: Option<PathBuf>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Run to this sim time first (seconds).
+        #[arg(long, value_name = "SECONDS")]
+        at: Option<f64>,
+        /// Save a screenshot of the window to this PNG, then exit.
+        #[arg(long, value_name = "PNG")]
+        screenshot: Option<PathBuf>,
+        /// Play as fast as 1000× for N frames, print a frame-time histogram, exit.
+        #[arg(long, value_name = "N")]
+        bench_frames: Option<u32>,
+        /// Initial speed in sim seconds per wall second.
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Start playing at once.
+        #[arg(long)]
+        play: bool,
+        /// Window size.
+        #[arg(long, default_value_t = 1600)]
+        width: u32,
+        #[arg(long, default_value_t = 1000)]
+        height: u32,
+    },
     /// Speed benchmark: an M/M/1 at ρ = 0.9 with full metrics; prints customers/s and events/s.
     Bench {
         /// Customers to simulate (approximately: arrivals in the run).
@@ -89,6 +116,9 @@ pub fn main() -> ExitCode {
         Some(Command::Check { scenarios }) => check(&scenarios),
         Some(Command::Params { scenario, node }) => params(&scenario, node.as_deref()),
         Some(Command::Bench { customers, rho, repeat }) => bench(customers, rho, repeat),
+        Some(Command::Gui { scenario, seed, at, screenshot, bench_frames, speed, play, width, height }) => {
+            gui(GuiArgs { scenario, seed, at, screenshot, bench_frames, speed, play, width, height })
+        }
     }
 }
 
@@ -97,8 +127,58 @@ fn scenario_error(e: &ScenarioError) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// Arguments of `sluice gui`.
+struct GuiArgs {
+    scenario: Option<PathBuf>,
+    seed: Option<u64>,
+    at: Option<f64>,
+    screenshot: Option<PathBuf>,
+    bench_frames: Option<u32>,
+    speed: Option<f64>,
+    play: bool,
+    width: u32,
+    height: u32,
+}
+
+#[cfg(feature = "gui")]
+fn gui(a: GuiArgs) -> ExitCode {
+    crate::gui::run(crate::gui::GuiOptions {
+        scenario: a.scenario,
+        seed: a.seed,
+        screenshot: a.screenshot,
+        at: a.at,
+        bench_frames: a.bench_frames,
+        speed: a.speed,
+        play: a.play,
+        width: a.width,
+        height: a.height,
+    })
+}
+
+#[cfg(not(feature = "gui"))]
+fn gui(_: GuiArgs) -> ExitCode {
+    eprintln!("sluice: this build has no desktop app (built without the `gui` feature); use `sluice run SCENARIO`");
+    ExitCode::from(1)
+}
+
 /// `sluice` with no arguments: the desktop app when built with it; otherwise the default
 /// scenario headless.
+#[cfg(feature = "gui")]
+fn default_run() -> ExitCode {
+    gui(GuiArgs {
+        scenario: None,
+        seed: None,
+        at: None,
+        screenshot: None,
+        bench_frames: None,
+        speed: None,
+        play: true,
+        width: 1600,
+        height: 1000,
+    })
+}
+
+#[cfg(not(feature = "gui"))]
 fn default_run() -> ExitCode {
     let (name, text) = DEFAULT_SCENARIO;
     let mut sim = match Sim::from_text(name, text, None) {
@@ -135,12 +215,11 @@ fn run(path: &Path, seed: Option<u64>, until: Option<f64>, sets: &[String], json
         None => sim.run_to_end(),
     }
     let report = sim.report();
-    if let Some(dir) = csv {
-        if let Err(e) = write_csv(&sim, dir) {
+    if let Some(dir) = csv
+        && let Err(e) = write_csv(&sim, dir) {
             eprintln!("sluice: cannot write CSV files to {}: {e}", dir.display());
             return ExitCode::from(3);
         }
-    }
     let out = if json { report.to_json() + "\n" } else { report.table() };
     if std::io::stdout().write_all(out.as_bytes()).is_err() {
         return ExitCode::from(3);
@@ -181,12 +260,11 @@ fn params(path: &Path, node: Option<&str>) -> ExitCode {
         Err(e) => return scenario_error(&e),
     };
     let names = sim.node_names();
-    if let Some(n) = node {
-        if !names.iter().any(|x| x == n) {
+    if let Some(n) = node
+        && !names.iter().any(|x| x == n) {
             eprintln!("sluice: no node named `{n}`; nodes are: {}", names.join(", "));
             return ExitCode::from(1);
         }
-    }
     for name in names.iter().filter(|x| node.is_none_or(|n| n == x.as_str())) {
         for p in sim.params(name) {
             println!("{:<40} {:<12} {}  ({})", p.path, p.value.to_string(), p.help, crate::params::describe(&p.kind));

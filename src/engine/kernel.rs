@@ -369,7 +369,7 @@ impl Net<'_, '_> {
             let generation = l.breaker.generation;
             self.k.calendar.schedule(at, Event::BreakerWaitOver { link, generation });
         }
-        self.k.note(&name, format!("breaker {} → {}", t.from.name(), t.to.name()));
+        self.k.note(&name, format!("breaker {} -> {}", t.from.name(), t.to.name()));
     }
 
     fn on_breaker_timer(&mut self, link: Entity, generation: u32) {

@@ -191,7 +191,11 @@ impl Sim {
 
     fn schedule_change(&mut self, path: &str, value: Value, duration: Option<Nanos>) -> Result<(), String> {
         self.with_net(|net| net.check_param(path, &value))?;
+        // A change at T comes after every event at T, even if the clock stopped between two
+        // events at T (a `step()` or an event budget): replaying it with `run_until(T)` then
+        // gives the same history.
         let now = self.now_nanos();
+        self.run(now, None);
         let mut kernel = self.app.world_mut().resource_mut::<Kernel>();
         kernel.timeline.insert(TimelineEntry { at: now, path: path.to_string(), value, duration, origin: EntryOrigin::User });
         self.run(now, None);
@@ -306,19 +310,17 @@ impl Sim {
         let k = world.resource::<Kernel>();
         let mut out: std::collections::BTreeMap<String, u64> = index.nodes.keys().map(|n| (n.clone(), 0)).collect();
         for (_, c) in k.calls.slots() {
-            if c.state != CallState::Free && c.counted && !c.labeled {
-                if let Some((name, _)) = index.nodes.iter().find(|(_, e)| **e == c.node) {
+            if c.state != CallState::Free && c.counted && !c.labeled
+                && let Some((name, _)) = index.nodes.iter().find(|(_, e)| **e == c.node) {
                     *out.entry(name.clone()).or_default() += 1;
                 }
-            }
         }
         // A source's requests in the system are its live exchanges (waiting or backing off).
         for (_, e) in k.exchanges.slots() {
-            if let (crate::model::request::Origin::Source(s), true) = (e.origin, e.counted) {
-                if let Some((name, _)) = index.nodes.iter().find(|(_, n)| **n == s) {
+            if let (crate::model::request::Origin::Source(s), true) = (e.origin, e.counted)
+                && let Some((name, _)) = index.nodes.iter().find(|(_, n)| **n == s) {
                     *out.entry(name.clone()).or_default() += 1;
                 }
-            }
         }
         out
     }

@@ -171,7 +171,7 @@ mod tests {
             Dist::LogNormal { mean: 2.0, cv: 0.5 },
             Dist::Gamma { mean: 2.0, shape: 3.0 },
             Dist::Erlang { mean: 2.0, k: 4 },
-            Dist::Pareto { mean: 2.0, alpha: 5.0 },
+            Dist::Pareto { mean: 2.0, alpha: 10.0 },
         ];
         for d in cases {
             d.validate().unwrap();

@@ -59,16 +59,14 @@ impl Net<'_, '_> {
             link.stats.by_attempt[(attempt as usize - 1).min(15)] += 1;
         }
         drop(link);
-        if attempt > 1 && counted {
-            if let Origin::Source(s) = origin {
-                if let Ok((_, mut stats)) = self.sources.get_mut(s) {
+        if attempt > 1 && counted
+            && let Origin::Source(s) = origin
+                && let Ok((_, mut stats)) = self.sources.get_mut(s) {
                     stats.counters.retries += 1;
                     if let Some(c) = stats.classes.get_mut(class as usize) {
                         c.counters.retries += 1;
                     }
                 }
-            }
-        }
         if let Some(t) = transition {
             self.breaker_moved(link_id, t);
         }
@@ -205,11 +203,10 @@ impl Net<'_, '_> {
     /// Cancels an exchange and its attempt in flight (the worker that made it is going away).
     pub(crate) fn cancel_exchange(&mut self, ex: ExchangeId) {
         let e = *self.k.exchanges.get(ex);
-        if e.live {
-            if let Ok(mut link) = self.links.get_mut(e.link) {
+        if e.live
+            && let Ok(mut link) = self.links.get_mut(e.link) {
                 link.stats.in_flight = link.stats.in_flight.saturating_sub(1);
             }
-        }
         if e.call != NONE {
             self.abandon(e.call, true);
         }
@@ -221,14 +218,13 @@ impl Net<'_, '_> {
 
     /// The exchange is over: report to its origin.
     fn finish_exchange(&mut self, ex: ExchangeId, outcome: Outcome) {
-        let e = *self.k.exchanges.get(ex);
         let em = self.k.exchanges.get_mut(ex);
         em.generation = em.generation.wrapping_add(1);
+        let e = *em;
         self.k.exchanges.remove(ex);
         match e.origin {
             Origin::Source(source) => self.source_request_done(source, &e, outcome),
             Origin::Worker(call) => self.downstream_done(call, outcome),
         }
     }
-
 }

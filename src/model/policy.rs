@@ -157,13 +157,12 @@ impl Breaker {
         }
         .max(1) as usize;
         let slow = duration > secs_to_nanos(spec.slow_call_duration);
-        let bits = u8::from(failed) * FAILED | u8::from(slow) * SLOW;
-        if self.ring.len() == size {
-            if let Some(old) = self.ring.pop_front() {
+        let bits = (u8::from(failed) * FAILED) | (u8::from(slow) * SLOW);
+        if self.ring.len() == size
+            && let Some(old) = self.ring.pop_front() {
                 self.failures -= u32::from(old & FAILED != 0);
                 self.slows -= u32::from(old & SLOW != 0);
             }
-        }
         while self.ring.len() > size.saturating_sub(1) {
             // The window shrank at run time: drop the oldest outcomes.
             if let Some(old) = self.ring.pop_front() {

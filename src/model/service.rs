@@ -12,12 +12,12 @@ use std::collections::VecDeque;
 use bevy::ecs::component::Component;
 use bevy::ecs::entity::Entity;
 
-use crate::engine::calendar::{CallId, Event};
+use crate::engine::calendar::{Calendar, CallId, Event};
 use crate::engine::kernel::Net;
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, secs_to_nanos};
 use crate::metrics::stats::{Label, NodeStats, RejectReason};
-use crate::model::request::{CallState, Exchange, NONE, Origin};
+use crate::model::request::{Call, CallState, Exchange, NONE, Origin};
 use crate::scenario::schema::{Discipline, Outcome, Overflow, ServiceSpec};
 
 /// Waiting requests, one FIFO lane per priority level (a single lane without priorities).
@@ -150,6 +150,20 @@ fn gauges(svc: &Service, stats: &mut NodeStats, now: Nanos, warmup: Nanos) {
     stats.inside.set(now, warmup, u64::from(svc.inside));
 }
 
+/// A worker takes `call` (all borrows split so the hot paths can call it while holding the node).
+#[inline]
+fn start_on(svc: &mut Service, stats: &mut NodeStats, c: &mut Call, call: CallId, now: Nanos, warmup: Nanos, calendar: &mut Calendar) {
+    c.state = CallState::InService;
+    c.started = now;
+    svc.busy += 1;
+    if c.counted {
+        stats.record_wait(now - c.arrived);
+    }
+    let d = svc.spec.service.sample_nanos(&mut svc.rng_service, svc.spec.slowdown);
+    calendar.schedule(now.saturating_add(d), Event::ServiceDone { call, generation: c.generation });
+    let _ = warmup;
+}
+
 /// What became of an arriving request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
@@ -184,9 +198,10 @@ impl Net<'_, '_> {
 
     /// A request arrives at a service.
     pub(crate) fn arrive(&mut self, call: CallId) -> Admission {
-        let now = self.k.now;
+        let (now, warmup) = (self.k.now, self.k.warmup);
         let counted = self.k.counting();
-        let c = self.k.calls.get_mut(call);
+        let k = &mut *self.k;
+        let c = k.calls.get_mut(call);
         c.arrived = now;
         c.counted = counted;
         c.labeled = false;
@@ -198,13 +213,20 @@ impl Net<'_, '_> {
             stats.arrive(class, is_retry);
         }
         svc.inside += 1;
+        // Fast paths (one borrow of the node): start at once, or wait in the queue.
+        if svc.alive && svc.busy < svc.spec.workers && svc.queue.is_empty() {
+            start_on(&mut svc, &mut stats, c, call, now, warmup, &mut k.calendar);
+            gauges(&svc, &mut stats, now, warmup);
+            return Admission::Started;
+        }
+        if svc.alive && svc.has_room() {
+            svc.queue.push(priority, now, call);
+            c.state = CallState::Queued;
+            gauges(&svc, &mut stats, now, warmup);
+            return Admission::Queued;
+        }
         let admission = if !svc.alive {
             Admission::Refused
-        } else if svc.busy < svc.spec.workers && svc.queue.is_empty() {
-            Admission::Started
-        } else if svc.has_room() {
-            svc.queue.push(priority, now, call);
-            Admission::Queued
         } else {
             Admission::Blocked // decided below by the overflow policy
         };
@@ -224,15 +246,6 @@ impl Net<'_, '_> {
             Admission::Refused if !alive => {
                 self.refuse(call, RejectReason::Down, None);
                 Admission::Refused
-            }
-            Admission::Started => {
-                self.start_service(call);
-                Admission::Started
-            }
-            Admission::Queued => {
-                self.k.calls.get_mut(call).state = CallState::Queued;
-                self.svc_gauges(node);
-                Admission::Queued
             }
             _ => match overflow {
                 Overflow::Reject => {
@@ -281,19 +294,11 @@ impl Net<'_, '_> {
     /// A worker takes `call`.
     fn start_service(&mut self, call: CallId) {
         let (now, warmup) = (self.k.now, self.k.warmup);
-        let c = self.k.calls.get_mut(call);
-        c.state = CallState::InService;
-        c.started = now;
-        let (node, counted, wait, generation) = (c.node, c.counted, now - c.arrived, c.generation);
-        let Ok((mut svc, mut stats)) = self.services.get_mut(node) else { return };
-        svc.busy += 1;
-        if counted {
-            stats.record_wait(wait);
-        }
-        let svc = &mut *svc;
-        let d = svc.spec.service.sample_nanos(&mut svc.rng_service, svc.spec.slowdown);
-        gauges(svc, &mut stats, now, warmup);
-        self.k.calendar.schedule(now.saturating_add(d), Event::ServiceDone { call, generation });
+        let k = &mut *self.k;
+        let c = k.calls.get_mut(call);
+        let Ok((mut svc, mut stats)) = self.services.get_mut(c.node) else { return };
+        start_on(&mut svc, &mut stats, c, call, now, warmup, &mut k.calendar);
+        gauges(&svc, &mut stats, now, warmup);
     }
 
     pub(crate) fn on_service_done(&mut self, call: CallId, generation: u32) {
@@ -305,9 +310,12 @@ impl Net<'_, '_> {
         let Ok((mut svc, _)) = self.services.get_mut(node) else { return };
         let p = svc.spec.error_rate;
         let failed = p > 0.0 && unit(&mut svc.rng_error) < p;
+        let leaves = svc.links.is_empty() && svc.routes.is_empty();
         drop(svc);
         if failed {
             self.finish_job(call, Label::Error, Outcome::Error);
+        } else if leaves {
+            self.finish_job(call, Label::Completed, Outcome::Ok);
         } else {
             self.k.calls.get_mut(call).next_call = 0;
             self.continue_job(call);
@@ -376,7 +384,9 @@ impl Net<'_, '_> {
         let first_label = c.counted && !c.labeled;
         c.labeled |= c.counted;
         let c = *c;
-        // One borrow for label, occupancy and the worker: this is the hot path.
+        // One borrow for label, occupancy and handing the worker on: this is the hot path.
+        let warmup = self.k.warmup;
+        let mut simple = false;
         if let Ok((mut svc, mut stats)) = self.services.get_mut(c.node) {
             if first_label {
                 stats.label(c.class, label, now - c.arrived);
@@ -386,8 +396,23 @@ impl Net<'_, '_> {
             }
             svc.inside -= 1;
             svc.busy = svc.busy.saturating_sub(1);
+            // Nobody blocked and not over capacity: the next queued request (if any) starts now.
+            if svc.blocked.is_empty() && svc.alive && svc.busy < svc.spec.workers {
+                simple = true;
+                let d = svc.spec.queue.discipline;
+                if let Some(next) = svc.queue.pop(d) {
+                    let k = &mut *self.k;
+                    start_on(&mut svc, &mut stats, k.calls.get_mut(next), next, now, warmup, &mut k.calendar);
+                }
+                if svc.full && svc.has_room() {
+                    svc.full = false;
+                }
+                gauges(&svc, &mut stats, now, warmup);
+            }
         }
-        self.pull_next(c.node);
+        if !simple {
+            self.pull_next(c.node);
+        }
         self.respond(call, outcome, None);
     }
 
@@ -438,8 +463,8 @@ impl Net<'_, '_> {
                     continue;
                 }
             }
-            if svc.alive && svc.has_room() {
-                if let Some(b) = svc.blocked.pop_front() {
+            if svc.alive && svc.has_room()
+                && let Some(b) = svc.blocked.pop_front() {
                     let c = *self.k.calls.get(b);
                     svc.queue.push(c.priority, c.arrived, b);
                     drop((svc, stats));
@@ -447,7 +472,6 @@ impl Net<'_, '_> {
                     self.unblock(b);
                     continue;
                 }
-            }
             if svc.full && svc.has_room() {
                 svc.full = false;
             }

@@ -176,7 +176,7 @@ impl Net<'_, '_> {
 
     pub(crate) fn on_arrival(&mut self, source: Entity, generation: u32) {
         let now = self.k.now;
-        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        let Ok((mut src, mut stats)) = self.sources.get_mut(source) else { return };
         if src.generation != generation {
             return;
         }
@@ -184,11 +184,16 @@ impl Net<'_, '_> {
         src.generation = src.generation.wrapping_add(1);
         let generation = src.generation;
         let next = src.next_arrival(now);
-        drop(src);
+        let (class, link) = (src.pick_class(), src.link);
+        let counted = self.k.counting();
+        if counted {
+            stats.arrive(class, false);
+        }
+        drop((src, stats));
         if let Some(at) = next {
             self.k.calendar.schedule(at, Event::Arrival { source, generation });
         }
-        self.emit(source);
+        self.send_new(source, class, link, counted);
     }
 
     pub(crate) fn on_think_done(&mut self, source: Entity) {
@@ -220,16 +225,19 @@ impl Net<'_, '_> {
 
     /// Creates one logical request and sends its first attempt.
     fn emit(&mut self, source: Entity) {
-        let now = self.k.now;
         let counted = self.k.counting();
         let Ok((mut src, mut stats)) = self.sources.get_mut(source) else { return };
-        let class = src.pick_class();
-        let link = src.link;
+        let (class, link) = (src.pick_class(), src.link);
         if counted {
             stats.arrive(class, false);
         }
-        drop(src);
-        drop(stats);
+        drop((src, stats));
+        self.send_new(source, class, link, counted);
+    }
+
+    /// Opens the exchange of a new logical request and sends its first attempt.
+    fn send_new(&mut self, source: Entity, class: u8, link: Entity, counted: bool) {
+        let now = self.k.now;
         let ex = self.k.exchanges.insert(Exchange {
             link,
             origin: Origin::Source(source),
@@ -243,8 +251,6 @@ impl Net<'_, '_> {
             counted,
             live: false,
         });
-        let e = self.k.exchanges.get_mut(ex);
-        e.generation = e.generation.wrapping_add(1);
         self.start_attempt(ex);
     }
 

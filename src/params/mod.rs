@@ -186,11 +186,10 @@ pub fn parse_value(text: &str) -> Value {
     if let Ok(n) = t.parse::<u64>() {
         return Value::Count(n);
     }
-    if let Ok(x) = t.parse::<f64>() {
-        if x.is_finite() {
+    if let Ok(x) = t.parse::<f64>()
+        && x.is_finite() {
             return Value::Real(x);
         }
-    }
     Value::Choice(t.to_ascii_lowercase())
 }
 

@@ -7,6 +7,7 @@
 //! [`build`] spawns a validated scenario into a Bevy world.
 
 pub mod build;
+pub mod session;
 pub mod schema;
 pub mod spans;
 
@@ -239,12 +240,11 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
                 if !(s.rate.is_finite() && s.rate >= 0.0) {
                     r.at(&format!("{base}.rate"), "rate must be a number of requests per second ≥ 0");
                 }
-                if let Some(c) = &s.class {
-                    if !class_names.contains(&c.as_str()) && !(scn.classes.is_empty() && c == "default") {
+                if let Some(c) = &s.class
+                    && !class_names.contains(&c.as_str()) && !(scn.classes.is_empty() && c == "default") {
                         let hint = suggest(c, class_names.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
                         r.at(&format!("{base}.class"), format!("unknown class `{c}`; {hint}define it under `classes`"));
                     }
-                }
                 match &s.arrivals {
                     schema::Arrivals::OnOff { on, off } if !(finite_pos(*on) && finite_pos(*off)) => {
                         r.at(&format!("{base}.arrivals"), "OnOff needs positive `on` and `off` mean durations");

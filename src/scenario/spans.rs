@@ -56,15 +56,13 @@ impl SpanIndex {
             let c = chars[i];
             let pos = (line, col);
             // Sequence element start.
-            if !c.is_whitespace() && !matches!(c, ']' | ',' | '/') {
-                if let Some((_, Frame::Seq { started, .. })) = stack.last_mut() {
-                    if !*started {
+            if !c.is_whitespace() && !matches!(c, ']' | ',' | '/')
+                && let Some((_, Frame::Seq { started, .. })) = stack.last_mut()
+                    && !*started {
                         *started = true;
                         let p = path_of(&stack);
                         spans.entry(p).or_insert(pos);
                     }
-                }
-            }
             match c {
                 '/' if chars.get(i + 1) == Some(&'/') => {
                     while i < chars.len() && chars[i] != '\n' {

@@ -13,8 +13,11 @@ const GOOD: &str = r#"Scenario(
     timeline: ["at 10 set server.workers = 3"],
 )"#;
 
-/// (what is broken, replacement applied to GOOD, expected line:col, expected message fragment)
-const CORPUS: &[(&str, &str, &str, (usize, usize), &str)] = &[
+/// What is broken, the text replaced in GOOD and its replacement, where the error must point
+/// (line, column), and a fragment the message must contain.
+type Case = (&'static str, &'static str, &'static str, (usize, usize), &'static str);
+
+const CORPUS: &[Case] = &[
     ("unknown field", "workers: 2,", "wrokers: 2,", (6, 27), "did you mean `workers`"),
     ("unknown variant", "Exponential(mean: 0.5)", "Exponental(mean: 0.5)", (6, 75), "did you mean `Exponential`"),
     ("missing field", "service: Exponential(mean: 0.5)", "error_rate: 0.1", (6, 81), "missing field `service`"),

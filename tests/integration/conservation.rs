@@ -95,9 +95,9 @@ fn random_scenario(g: &mut Gen) -> String {
         let mean = 0.01 + g.unit() * 0.2;
         let service = dist(g, mean);
         let capacity = if g.chance(0.2) { "None".to_string() } else { g.below(12).to_string() };
-        let _ = write!(
+        let _ = writeln!(
             nodes,
-            "\"s{i}\": Service(workers: {}, queue: Queue(capacity: {capacity}, discipline: {}, overflow: {}, retry_after: {:.2}, block_timeout: {:.2}), service: {}, error_rate: {:.2}, calls: [{}], routes: [{}]),\n",
+            "\"s{i}\": Service(workers: {}, queue: Queue(capacity: {capacity}, discipline: {}, overflow: {}, retry_after: {:.2}, block_timeout: {:.2}), service: {}, error_rate: {:.2}, calls: [{}], routes: [{}]),",
             1 + g.below(4),
             g.pick(&["Fifo", "Lifo", "Priority"]),
             g.pick(&["Reject", "DropNewest", "DropOldest", "Block"]),
@@ -116,9 +116,9 @@ fn random_scenario(g: &mut Gen) -> String {
             2 => "Schedule(points: [(0.0, 1.0), (5.0, 4.0), (10.0, 0.5)], shape: Linear)".to_string(),
             _ => format!("Closed(clients: {}, think: {})", 1 + g.below(30), dist(g, 0.1)),
         };
-        let _ = write!(
+        let _ = writeln!(
             nodes,
-            "\"src{k}\": Source(rate: {:.2}, arrivals: {arrivals}, to: \"s{}\", class: \"{}\", {}),\n",
+            "\"src{k}\": Source(rate: {:.2}, arrivals: {arrivals}, to: \"s{}\", class: \"{}\", {}),",
             5.0 + g.unit() * 60.0,
             g.below(n as u64),
             g.pick(&["a", "b", "c"]),

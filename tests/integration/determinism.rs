@@ -97,12 +97,11 @@ fn chunked_advance_equals_straight_run() {
         let next_change = pending.peek().map_or(f64::INFINITY, |c| c.0);
         let step = 0.37f64.min(next_change - chunked.now()).min(chunked.duration() - chunked.now());
         chunked.advance_by(step);
-        if let Some((t, p, v)) = pending.peek() {
-            if (chunked.now() - t).abs() < 1e-12 {
+        if let Some((t, p, v)) = pending.peek()
+            && (chunked.now() - t).abs() < 1e-12 {
                 chunked.set(p, v).unwrap();
                 pending.next();
             }
-        }
     }
     assert_eq!(without_wall(&straight.report()), without_wall(&chunked.report()));
 }
@@ -133,7 +132,7 @@ fn gui_style_budgeted_stepping_equals_straight_run() {
                 break;
             }
         }
-        if gui.events() % 7 == 0 && gui.next_event_time().is_some_and(|t| t <= frame_horizon) {
+        if gui.events().is_multiple_of(7) && gui.next_event_time().is_some_and(|t| t <= frame_horizon) {
             gui.step();
         }
     }
@@ -159,4 +158,25 @@ fn adding_a_node_does_not_change_other_nodes_streams() {
         s.report().nodes["server"].clone()
     };
     assert_eq!(run(&a), run(&b));
+}
+
+#[test]
+fn a_recorded_session_replays_bit_identically() {
+    use sluice::scenario::session::Session;
+    let mut live = sim(BUSY, 5);
+    // Live tweaks made at odd moments: mid-way through events at one instant, via set_for.
+    live.run_until(10.0);
+    for _ in 0..37 {
+        live.step();
+    }
+    live.set("api.workers", "3").unwrap();
+    live.advance_by(4.2);
+    live.set_for("db.up", "false", 3.0).unwrap();
+    live.run_until(50.0);
+    live.set("web.retry.jitter", "equal").unwrap();
+    live.run_until(80.0);
+    let saved = Session::record("busy.ron", BUSY, &live).to_ron();
+    let replayed = Session::from_ron("session.ron", &saved).unwrap().replay().unwrap();
+    assert_eq!(without_wall(&live.report()), without_wall(&replayed.report()));
+    assert_eq!(replayed.now(), 80.0);
 }

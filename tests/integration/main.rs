@@ -9,11 +9,14 @@
 //! * `bad_input` — broken scenarios give located errors and never panic.
 //! * `cli` — the binary's commands, output formats and exit codes.
 //! * `scenarios` — every shipped scenario validates and runs.
+//! * `gui` (feature `gui`) — panels via egui_kittest, UI session replay, Xvfb screenshot.
 
 mod bad_input;
 mod cli;
 mod conservation;
 mod determinism;
+#[cfg(feature = "gui")]
+mod gui;
 mod phenomena;
 mod policies;
 mod scenarios;

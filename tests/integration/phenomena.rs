@@ -52,7 +52,7 @@ fn slow_database_cascades_into_the_api_unless_the_breaker_fails_fast() {
     let r = guarded.report();
     assert!(r.links["api->db"].breaker_opened >= 1);
     assert_eq!(r.links["api->db"].breaker_state, "closed", "the breaker closes after db recovers");
-    assert!(guarded.log().iter().any(|e| e.subject == "api->db" && e.what.contains("closed → open")));
+    assert!(guarded.log().iter().any(|e| e.subject == "api->db" && e.what.contains("closed -> open")));
 }
 
 #[test]

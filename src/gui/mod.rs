@@ -1,0 +1,239 @@
+//! The desktop app (feature `gui`): a Bevy window with egui panels over the same [`Sim`] the
+//! CLI and the tests drive.
+//!
+//! Frame by frame, [`advance_clock`] moves sim time by wall time × speed (or as far as a
+//! 12 ms budget allows at "as fast as possible"), always through `Sim::run`, so a session's
+//! results depend only on the sim times of its changes, never on the frame rate. The panels
+//! ([`panels`], [`canvas`], [`plots`]) read [`state::GuiState`] and emit commands that are applied
+//! after the frame.
+//!
+//! [`Sim`]: crate::Sim
+
+pub mod canvas;
+pub mod panels;
+pub mod plots;
+pub mod state;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bevy::app::AppExit;
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
+use bevy::window::{PresentMode, WindowResolution};
+use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
+
+use state::{Command, GuiState};
+
+/// Options of `sluice gui`.
+#[derive(Clone, Debug, Default)]
+pub struct GuiOptions {
+    pub scenario: Option<PathBuf>,
+    pub seed: Option<u64>,
+    /// Save a screenshot of the window to this PNG and exit.
+    pub screenshot: Option<PathBuf>,
+    /// Run the simulation to this sim time before showing it.
+    pub at: Option<f64>,
+    /// Render this many frames playing as fast as possible, print a frame-time histogram, exit.
+    pub bench_frames: Option<u32>,
+    /// Initial speed (sim seconds per wall second).
+    pub speed: Option<f64>,
+    /// Start playing at once.
+    pub play: bool,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The app's state lives outside Bevy's Send world (a `Sim` owns its own `App`).
+struct AppState(GuiState);
+
+/// Frame bookkeeping for `--screenshot` and `--bench-frames`.
+#[derive(Resource, Default)]
+struct Capture {
+    screenshot: Option<PathBuf>,
+    requested: bool,
+    bench_frames: Option<u32>,
+    frame: u32,
+    frame_times: Vec<f64>,
+}
+
+/// Marks a finished screenshot (set by the capture observer).
+#[derive(Resource, Default)]
+struct CaptureDone(bool);
+
+/// True when a window can be opened (an X11 or Wayland display is set).
+pub fn display_available() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+/// Opens the desktop app. Without a display it says so in one line and returns 1.
+pub fn run(opts: GuiOptions) -> ExitCode {
+    if !display_available() {
+        eprintln!("sluice: no display found (DISPLAY/WAYLAND_DISPLAY unset); run headless with `sluice run SCENARIO`");
+        return ExitCode::from(1);
+    }
+    let mut state = match &opts.scenario {
+        Some(path) => match GuiState::open(path, opts.seed) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => {
+            let (name, text) = crate::cli::DEFAULT_SCENARIO;
+            match crate::Sim::from_text(name, text, opts.seed) {
+                Ok(sim) => GuiState::new(sim, name, text),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    state.scan_catalog(std::path::Path::new("scenarios"));
+    if let Some(t) = opts.at {
+        state.sim.run_until(t);
+        state.plot_focus = None;
+    }
+    if let Some(s) = opts.speed {
+        state.speed = s;
+    }
+    state.playing = opts.play || opts.bench_frames.is_some();
+    if opts.bench_frames.is_some() {
+        state.speed = 1000.0;
+    }
+    let window = Window {
+        title: format!("Sluice — {}", state.sim.scenario().title),
+        resolution: WindowResolution::new(opts.width.max(640), opts.height.max(480)),
+        present_mode: if opts.bench_frames.is_some() { PresentMode::AutoNoVsync } else { PresentMode::AutoVsync },
+        ..default()
+    };
+    let mut app = App::new();
+    app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
+        .add_plugins(EguiPlugin::default())
+        .insert_non_send(AppState(state))
+        .insert_resource(Capture {
+            screenshot: opts.screenshot.clone(),
+            bench_frames: opts.bench_frames,
+            ..default()
+        })
+        .init_resource::<CaptureDone>()
+        .add_systems(Startup, |mut commands: Commands| {
+            commands.spawn(Camera2d);
+        })
+        .add_systems(Update, (advance_clock, capture).chain())
+        .add_systems(EguiPrimaryContextPass, ui);
+    match app.run() {
+        AppExit::Success => ExitCode::SUCCESS,
+        AppExit::Error(code) => ExitCode::from(code.get()),
+    }
+}
+
+/// Moves sim time by wall time × speed, within a per-frame budget.
+fn advance_clock(mut app: NonSendMut<AppState>, time: Res<Time<Real>>) {
+    let dt = time.delta_secs_f64().min(0.25);
+    app.0.advance_frame(dt, Duration::from_millis(12));
+}
+
+/// Takes the requested screenshots and runs the frame benchmark.
+fn capture(
+    mut commands: Commands,
+    mut cap: ResMut<Capture>,
+    done: Res<CaptureDone>,
+    mut app: NonSendMut<AppState>,
+    time: Res<Time<Real>>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    cap.frame += 1;
+    for path in app.0.screenshot_requests.drain(..) {
+        commands.spawn(Screenshot::primary_window()).observe(save_to_disk(path));
+    }
+    if let Some(n) = cap.bench_frames {
+        if cap.frame > 30 {
+            let dt = time.delta_secs_f64();
+            cap.frame_times.push(dt);
+        }
+        if cap.frame_times.len() as u32 >= n {
+            print_frame_histogram(&cap.frame_times, &app.0);
+            exit.write(AppExit::Success);
+        }
+    }
+    // Let egui lay out and the plots fill for a few frames before capturing.
+    if let Some(path) = cap.screenshot.clone() {
+        if !cap.requested && cap.frame >= 20 {
+            cap.requested = true;
+            commands
+                .spawn(Screenshot::primary_window())
+                .observe(save_to_disk(path))
+                .observe(|_: On<ScreenshotCaptured>, mut done: ResMut<CaptureDone>| done.0 = true);
+        }
+        if done.0 {
+            // The PNG is written by the observer; give it a frame to finish, then exit.
+            exit.write(AppExit::Success);
+        }
+    }
+}
+
+fn print_frame_histogram(times: &[f64], state: &GuiState) {
+    let mut ms: Vec<f64> = times.iter().map(|t| t * 1000.0).collect();
+    ms.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| ms[((p * (ms.len() - 1) as f64).round() as usize).min(ms.len() - 1)];
+    let mean = ms.iter().sum::<f64>() / ms.len() as f64;
+    println!(
+        "frames={} nodes={} fps_mean={:.1} frame_ms p50={:.1} p90={:.1} p99={:.1} max={:.1} sim_t={:.1}s events={}",
+        ms.len(),
+        state.sim.node_names().len(),
+        1000.0 / mean,
+        q(0.5),
+        q(0.9),
+        q(0.99),
+        q(1.0),
+        state.now(),
+        state.sim.events()
+    );
+    for (lo, hi) in [(0.0, 16.7), (16.7, 33.3), (33.3, 50.0), (50.0, 100.0), (100.0, f64::INFINITY)] {
+        let n = ms.iter().filter(|m| **m >= lo && **m < hi).count();
+        println!("  {lo:>5.1}–{hi:<5.1} ms {:>5} {}", n, "#".repeat(n * 60 / ms.len().max(1)));
+    }
+}
+
+/// Draws the whole interface and applies the commands it produced.
+fn ui(mut contexts: EguiContexts, mut app: NonSendMut<AppState>) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let mut root = egui::Ui::new(
+        ctx.clone(),
+        "viewport".into(),
+        egui::UiBuilder::new().layer_id(egui::LayerId::background()).max_rect(ctx.viewport_rect()),
+    );
+    frame_ui(&mut root, &mut app.0);
+    if app.0.playing {
+        ctx.request_repaint();
+    }
+    Ok(())
+}
+
+/// The full layout: controls on top, story and inspector left, plots and timeline at the
+/// bottom, the canvas in the middle.
+pub fn frame_ui(root: &mut egui::Ui, state: &mut GuiState) {
+    let mut commands: Vec<Command> = Vec::new();
+    egui::Panel::top("controls").show(root, |ui| panels::controls_ui(ui, state, &mut commands));
+    egui::Panel::left("side").resizable(true).default_size(330.0).show(root, |ui| {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            panels::teaching_ui(ui, state);
+            ui.separator();
+            panels::faults_ui(ui, state, &mut commands);
+            ui.separator();
+            panels::inspector_ui(ui, state, &mut commands);
+        });
+    });
+    egui::Panel::bottom("dock").resizable(true).default_size(280.0).show(root, |ui| {
+        panels::timeline_ui(ui, state, &mut commands);
+        plots::plots_ui(ui, state);
+    });
+    egui::CentralPanel::default().show(root, |ui| canvas::canvas_ui(ui, state, &mut commands));
+    for c in commands {
+        state.apply(c);
+    }
+}

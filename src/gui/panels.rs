@@ -1,0 +1,317 @@
+//! The side and top panels: run controls, the teaching notes, the inspector, fault injection
+//! and the timeline strip. Each panel is a plain function of (`Ui`, state) that pushes
+//! [`Command`]s, so it can be driven by `egui_kittest` without a window.
+
+use bevy_egui::egui;
+use bevy_egui::egui::{Color32, RichText, Ui};
+
+use super::state::{Command, GuiState, MAX_SPEED};
+use crate::engine::kernel::EntryOrigin;
+use crate::engine::sim::NodeKind;
+use crate::params::{Kind, Value};
+
+/// Play/pause, stepping, speed, clock, seed, reset, run-until, scenario picker and files.
+pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
+    ui.horizontal_wrapped(|ui| {
+        let label = if state.playing { "⏸ Pause" } else { "▶ Play" };
+        if ui.button(label).clicked() {
+            out.push(Command::TogglePlay);
+        }
+        if ui.button("Step").on_hover_text("handle one event").clicked() {
+            out.push(Command::Step);
+        }
+        if let Some(sel) = state.selected.clone() {
+            if ui.button(format!("Step {sel}")).on_hover_text("run until something changes at this node").clicked() {
+                out.push(Command::StepNode(sel));
+            }
+        }
+        ui.separator();
+        let mut speed = state.speed;
+        let slider = egui::Slider::new(&mut speed, 0.1..=MAX_SPEED).logarithmic(true).text("× speed");
+        if ui.add_enabled(!state.fastest, slider).changed() {
+            out.push(Command::SetSpeed(speed));
+        }
+        let mut fastest = state.fastest;
+        if ui.checkbox(&mut fastest, "as fast as possible").changed() {
+            out.push(Command::SetFastest(fastest));
+        }
+        ui.separator();
+        ui.label(RichText::new(format!("t = {:.3} s / {:.0} s", state.now(), state.sim.duration())).monospace());
+        ui.label(RichText::new(format!("{} events", state.sim.events())).weak());
+        ui.separator();
+        let mut seed = state.sim.seed();
+        ui.label("seed");
+        ui.add(egui::DragValue::new(&mut seed).speed(1.0));
+        if ui.button("Reset").clicked() || seed != state.sim.seed() {
+            out.push(Command::Reset { seed });
+        }
+        ui.separator();
+        ui.add(egui::TextEdit::singleline(&mut state.run_until_text).desired_width(50.0).hint_text("time s"));
+        if ui.button("Run until").clicked() {
+            match state.run_until_text.trim().parse::<f64>() {
+                Ok(t) if t.is_finite() && t >= 0.0 => out.push(Command::RunUntil(t)),
+                _ => state.status = "run until: type a time in seconds".into(),
+            }
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        let current = state.scenario_name.clone();
+        egui::ComboBox::from_id_salt("scenario_picker")
+            .selected_text(state.sim.scenario().title.clone())
+            .width(320.0)
+            .show_ui(ui, |ui| {
+                for entry in &state.catalog {
+                    let selected = entry.path.display().to_string() == current;
+                    if ui.selectable_label(selected, &entry.title).clicked() {
+                        out.push(Command::Load(entry.path.clone()));
+                    }
+                }
+            });
+        ui.add(egui::TextEdit::singleline(&mut state.open_path).desired_width(200.0).hint_text("path/to/file.ron"));
+        let path = || std::path::PathBuf::from(state.open_path.trim());
+        if ui.button("Open").on_hover_text("load a scenario file").clicked() {
+            out.push(Command::Load(path()));
+        }
+        if ui.button("Save session").on_hover_text("scenario + seed + your changes, replayable").clicked() {
+            out.push(Command::SaveSession(or_default(path(), "session.ron")));
+        }
+        if ui.button("Load session").clicked() {
+            out.push(Command::LoadSession(or_default(path(), "session.ron")));
+        }
+        if ui.button("Export CSV").clicked() {
+            out.push(Command::ExportCsv(or_default(path(), "series")));
+        }
+        if ui.button("Export scenario").on_hover_text("the scenario with your changes and layout").clicked() {
+            out.push(Command::ExportScenario(or_default(path(), "tweaked.ron")));
+        }
+        if ui.button("Screenshot").clicked() {
+            out.push(Command::Screenshot(or_default(path(), "sluice.png")));
+        }
+        if !state.status.is_empty() {
+            ui.colored_label(Color32::from_rgb(230, 120, 90), &state.status);
+        }
+    });
+}
+
+fn or_default(p: std::path::PathBuf, default: &str) -> std::path::PathBuf {
+    if p.as_os_str().is_empty() { default.into() } else { p }
+}
+
+/// The scenario's story: title, description and what to watch.
+pub fn teaching_ui(ui: &mut Ui, state: &GuiState) {
+    let scn = state.sim.scenario();
+    ui.heading(&scn.title);
+    ui.label(&scn.description);
+    if !scn.watch.is_empty() {
+        ui.add_space(4.0);
+        ui.label(RichText::new("What to watch").strong());
+        for w in &scn.watch {
+            ui.horizontal_wrapped(|ui| {
+                ui.label("•");
+                ui.label(w);
+            });
+        }
+    }
+}
+
+/// Every parameter of the selected node, from the parameter registry (no per-field code).
+pub fn inspector_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
+    let Some(name) = state.selected.clone() else {
+        ui.label("Click a node to inspect and edit it.");
+        return;
+    };
+    let Some(view) = state.sim.node(&name) else { return };
+    ui.heading(&name);
+    match view.kind {
+        NodeKind::Source => ui.label(format!("source · {} sent · {} retries", view.counters.arrivals, view.counters.retries)),
+        NodeKind::Service => ui.label(format!(
+            "service · queue {}/{} · busy {}/{} · {}",
+            view.queue_len,
+            view.capacity.map_or("∞".to_string(), |c| c.to_string()),
+            view.busy,
+            view.workers,
+            if view.up { "up" } else { "DOWN" }
+        )),
+    };
+    ui.separator();
+    egui::Grid::new("inspector").num_columns(2).striped(true).show(ui, |ui| {
+        for p in state.sim.params(&name) {
+            let short = p.path[name.len() + 1..].to_string();
+            ui.label(&short).on_hover_text(p.help);
+            if let Some(value) = param_widget(ui, &p.path, &p.kind, &p.value) {
+                out.push(Command::Set { path: p.path.clone(), value });
+            }
+            ui.end_row();
+        }
+    });
+}
+
+/// One editor per parameter kind; returns the new value's text when changed.
+fn param_widget(ui: &mut Ui, path: &str, kind: &Kind, value: &Value) -> Option<String> {
+    let id = ui.make_persistent_id(path);
+    ui.push_id(id, |ui| match (kind, value) {
+        (Kind::Count { min }, Value::Count(n)) => {
+            let mut v = *n;
+            let r = ui.add(egui::DragValue::new(&mut v).range(*min..=1_000_000).speed(0.2));
+            stepper(ui, path, v, *min).or((r.changed() && v != *n).then(|| v.to_string()))
+        }
+        (Kind::OptionalCount, value) => {
+            let mut bounded = matches!(value, Value::Count(_));
+            let mut v = if let Value::Count(n) = value { *n } else { 10 };
+            let mut changed = ui.checkbox(&mut bounded, "bounded").changed();
+            if bounded {
+                changed |= ui.add(egui::DragValue::new(&mut v).range(0..=1_000_000).speed(0.2)).changed();
+                if let Some(s) = stepper(ui, path, v, 0) {
+                    return Some(s);
+                }
+            }
+            changed.then(|| if bounded { v.to_string() } else { "unbounded".into() })
+        }
+        (Kind::Real { min, max }, Value::Real(x)) => {
+            let mut v = *x;
+            let hi = if max.is_finite() { *max } else { f64::MAX };
+            ui.add(egui::DragValue::new(&mut v).range(*min..=hi).speed((x.abs() * 0.01).max(0.001)))
+                .changed()
+                .then(|| v.to_string())
+        }
+        (Kind::Seconds, Value::Real(x)) => {
+            let mut v = *x;
+            ui.add(egui::DragValue::new(&mut v).range(0.0..=1e9).speed((x.abs() * 0.01).max(0.001)).suffix(" s"))
+                .changed()
+                .then(|| v.to_string())
+        }
+        (Kind::OptionalSeconds, value) => {
+            let mut on = matches!(value, Value::Real(_));
+            let mut v = if let Value::Real(x) = value { *x } else { 1.0 };
+            let mut changed = ui.checkbox(&mut on, "").changed();
+            if on {
+                let speed = (v * 0.01).max(0.001);
+                changed |= ui.add(egui::DragValue::new(&mut v).range(0.000_001..=1e9).speed(speed).suffix(" s")).changed();
+            }
+            changed.then(|| if on { v.to_string() } else { "none".into() })
+        }
+        (Kind::Flag, Value::Flag(b)) => {
+            let mut v = *b;
+            ui.checkbox(&mut v, "").changed().then(|| v.to_string())
+        }
+        (Kind::Choice(names), Value::Choice(current)) => {
+            let mut chosen = None;
+            egui::ComboBox::from_id_salt(path).selected_text(current.as_str()).show_ui(ui, |ui| {
+                for n in names.iter() {
+                    if ui.selectable_label(current == n, *n).clicked() && current != n {
+                        chosen = Some(n.to_string());
+                    }
+                }
+            });
+            chosen
+        }
+        _ => {
+            ui.label(value.to_string());
+            None
+        }
+    })
+    .inner
+}
+
+/// − and + buttons for counts, labelled with the path for screen readers and tests.
+fn stepper(ui: &mut Ui, path: &str, v: u64, min: u64) -> Option<String> {
+    let minus = ui.small_button("−");
+    minus.widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Button, true, format!("{path} −")));
+    let plus = ui.small_button("+");
+    plus.widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Button, true, format!("{path} +")));
+    if minus.clicked() && v > min {
+        return Some((v - 1).to_string());
+    }
+    plus.clicked().then(|| (v + 1).to_string())
+}
+
+/// Fault injection for the selected node, recorded on the timeline like any change.
+pub fn faults_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
+    ui.label(RichText::new("Inject a fault").strong());
+    ui.horizontal(|ui| {
+        ui.label("×");
+        ui.add(egui::DragValue::new(&mut state.fault_factor).range(1.0..=100.0).speed(0.1));
+        ui.label("for");
+        ui.add(egui::DragValue::new(&mut state.fault_seconds).range(0.1..=1e6).speed(0.5).suffix(" s"));
+    });
+    let Some(name) = state.selected.clone() else {
+        ui.label("(select a node)");
+        return;
+    };
+    let Some(view) = state.sim.node(&name) else { return };
+    let (factor, secs) = (state.fault_factor, state.fault_seconds);
+    ui.horizontal_wrapped(|ui| match view.kind {
+        NodeKind::Source => {
+            if ui.button(format!("Spike {name} ×{factor}")).clicked() {
+                if let Ok(Value::Real(rate)) = state.sim.get(&format!("{name}.rate")) {
+                    out.push(Command::SetFor { path: format!("{name}.rate"), value: (rate * factor).to_string(), secs });
+                }
+            }
+        }
+        NodeKind::Service => {
+            if ui.button(format!("Slow {name} ×{factor}")).clicked() {
+                out.push(Command::SetFor { path: format!("{name}.slowdown"), value: factor.to_string(), secs });
+            }
+            if ui.button(format!("Crash {name}")).clicked() {
+                out.push(Command::SetFor { path: format!("{name}.up"), value: "false".into(), secs });
+            }
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        for edge in &view.edges {
+            let path = match view.kind {
+                NodeKind::Source => format!("{name}.cut"),
+                NodeKind::Service => format!("{name}.calls.{}.cut", edge.to),
+            };
+            let label = if edge.cut { format!("Restore {}", edge.name) } else { format!("Cut {}", edge.name) };
+            if ui.button(label).clicked() {
+                out.push(Command::Set { path, value: (!edge.cut).to_string() });
+            }
+        }
+    });
+}
+
+/// The run's timeline over [0, duration]: scripted changes, the user's changes and engine
+/// events. Clicking a mark moves the plots there.
+pub fn timeline_ui(ui: &mut Ui, state: &GuiState, out: &mut Vec<Command>) {
+    let duration = state.sim.duration().max(state.now()).max(1e-9);
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width(), 26.0), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 3.0, Color32::from_gray(30));
+    let x = |t: f64| rect.left() + (t / duration) as f32 * rect.width();
+    painter.rect_filled(egui::Rect::from_min_max(rect.min, egui::pos2(x(state.now()), rect.bottom())), 3.0, Color32::from_gray(48));
+    let mut marks: Vec<(f64, Color32, String)> = state
+        .sim
+        .timeline()
+        .iter()
+        .map(|e| {
+            let color = match e.origin {
+                EntryOrigin::Scenario => Color32::from_rgb(90, 160, 255),
+                EntryOrigin::User => Color32::from_rgb(255, 170, 60),
+                EntryOrigin::Revert => Color32::from_rgb(150, 150, 150),
+            };
+            (crate::engine::time::nanos_to_secs(e.at), color, format!("{} = {}", e.path, e.value))
+        })
+        .collect();
+    let log = state.sim.log();
+    for e in log.iter().rev().filter(|e| !e.what.starts_with("set ")).take(400) {
+        let color = if e.what.contains("-> open") || e.what == "crashed" {
+            Color32::from_rgb(230, 70, 70)
+        } else if e.what.contains("queue full") {
+            Color32::from_rgb(220, 200, 60)
+        } else {
+            Color32::from_rgb(110, 200, 120)
+        };
+        marks.push((crate::engine::time::nanos_to_secs(e.at), color, format!("{}: {}", e.subject, e.what)));
+    }
+    for (i, (t, color, text)) in marks.iter().enumerate() {
+        let mx = x(*t);
+        let r = egui::Rect::from_center_size(egui::pos2(mx, rect.center().y), egui::vec2(5.0, rect.height() - 6.0));
+        painter.rect_filled(r, 1.0, *color);
+        let resp = ui.interact(r.expand(2.0), ui.id().with(("mark", i)), egui::Sense::click());
+        if resp.clicked() {
+            out.push(Command::Focus(*t));
+        }
+        resp.on_hover_text(format!("t = {t:.2} s\n{text}"));
+    }
+}

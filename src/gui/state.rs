@@ -1,0 +1,363 @@
+//! The desktop app's state and the commands its panels emit.
+//!
+//! Panels never touch the engine directly: they read [`GuiState`] and push [`Command`]s, which
+//! [`GuiState::apply`] executes after the frame (rerun's command pattern). So every change a user
+//! makes goes through `Sim::set` at the current sim time and lands on the run's timeline, and the
+//! panels can be tested without a window (see `gui::tests`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::engine::Sim;
+use crate::engine::time::{nanos_to_secs, secs_to_nanos};
+use crate::scenario::session::Session;
+
+/// Fastest selectable speed below "as fast as possible", in sim seconds per wall second.
+pub const MAX_SPEED: f64 = 10_000.0;
+
+/// Something the user asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    TogglePlay,
+    /// Handle one event.
+    Step,
+    /// Run until something changes at this node.
+    StepNode(String),
+    SetSpeed(f64),
+    SetFastest(bool),
+    /// Rebuild the run with this seed.
+    Reset { seed: u64 },
+    RunUntil(f64),
+    /// Change a parameter now.
+    Set { path: String, value: String },
+    /// Change a parameter now and undo it after `secs`.
+    SetFor { path: String, value: String, secs: f64 },
+    Select(Option<String>),
+    /// Load a scenario file (picker or "open").
+    Load(PathBuf),
+    SaveSession(PathBuf),
+    LoadSession(PathBuf),
+    ExportCsv(PathBuf),
+    ExportScenario(PathBuf),
+    /// Move the plots' view to this sim time (and pause).
+    Focus(f64),
+    Screenshot(PathBuf),
+}
+
+/// A scenario found in `scenarios/`, for the picker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScenarioEntry {
+    pub path: PathBuf,
+    pub title: String,
+}
+
+/// Everything the app shows and edits.
+pub struct GuiState {
+    pub sim: Sim,
+    /// Name (path) and text of the loaded scenario, for sessions and exports.
+    pub scenario_name: String,
+    pub scenario_text: String,
+    pub playing: bool,
+    /// Sim seconds per wall second.
+    pub speed: f64,
+    /// Run as fast as the frame budget allows.
+    pub fastest: bool,
+    pub selected: Option<String>,
+    /// Node positions on the canvas (logical points).
+    pub layout: BTreeMap<String, (f32, f32)>,
+    pub catalog: Vec<ScenarioEntry>,
+    /// A one-line message for the status bar (errors, "saved …").
+    pub status: String,
+    /// Plot view: follow the clock, or show the window ending at this time.
+    pub plot_focus: Option<f64>,
+    /// Plot window length, sim seconds.
+    pub plot_window: f64,
+    /// Screenshot requests for the window layer to fulfil.
+    pub screenshot_requests: Vec<PathBuf>,
+    /// Text fields of the control bar.
+    pub open_path: String,
+    pub run_until_text: String,
+    pub fault_factor: f64,
+    pub fault_seconds: f64,
+    pub plot_metric: usize,
+}
+
+/// The plot metrics offered, with a label and a unit.
+pub const METRICS: [(&str, &str); 7] = [
+    ("throughput (ok/s)", "1/s"),
+    ("latency p50/p95/p99", "s"),
+    ("queue length", "requests"),
+    ("rejects / drops / timeouts / retries per s", "1/s"),
+    ("utilization", "fraction"),
+    ("breaker state (0 closed, 1 half-open, 2 open)", ""),
+    ("arrivals per s", "1/s"),
+];
+
+impl GuiState {
+    /// A state around an already built run.
+    pub fn new(sim: Sim, name: &str, text: &str) -> Self {
+        let layout = auto_layout(&sim);
+        Self {
+            sim,
+            scenario_name: name.to_string(),
+            scenario_text: text.to_string(),
+            playing: false,
+            speed: 1.0,
+            fastest: false,
+            selected: None,
+            layout,
+            catalog: Vec::new(),
+            status: String::new(),
+            plot_focus: None,
+            plot_window: 120.0,
+            screenshot_requests: Vec::new(),
+            open_path: String::new(),
+            run_until_text: String::new(),
+            fault_factor: 3.0,
+            fault_seconds: 20.0,
+            plot_metric: 0,
+        }
+    }
+
+    /// Loads a scenario file into a fresh state.
+    pub fn open(path: &Path, seed: Option<u64>) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let name = path.display().to_string();
+        let sim = Sim::from_text(&name, &text, seed).map_err(|e| e.to_string())?;
+        Ok(Self::new(sim, &name, &text))
+    }
+
+    /// Lists `dir/*.ron` with their titles (unreadable files are skipped).
+    pub fn scan_catalog(&mut self, dir: &Path) {
+        let mut entries: Vec<ScenarioEntry> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "ron"))
+            .filter_map(|path| {
+                let text = std::fs::read_to_string(&path).ok()?;
+                let scn = crate::scenario::parse(&crate::scenario::Source { name: String::new(), text }).ok()?;
+                Some(ScenarioEntry { path, title: scn.title })
+            })
+            .collect();
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        self.catalog = entries;
+    }
+
+    /// Advances the clock for a frame that lasted `wall_dt` seconds, spending at most
+    /// `budget` wall seconds in the engine. Returns the events handled.
+    pub fn advance_frame(&mut self, wall_dt: f64, budget: std::time::Duration) -> u64 {
+        if !self.playing {
+            return 0;
+        }
+        let start = std::time::Instant::now();
+        let target = if self.fastest {
+            u64::MAX
+        } else {
+            self.sim.now_nanos().saturating_add(secs_to_nanos(wall_dt * self.speed))
+        };
+        let mut handled = 0;
+        // Chunks of events until the horizon or the budget: results depend only on sim time.
+        loop {
+            let n = self.sim.run(target, Some(20_000));
+            handled += n;
+            if n < 20_000 || start.elapsed() >= budget {
+                break;
+            }
+        }
+        if self.fastest && self.sim.next_event_time().is_none() {
+            self.playing = false;
+        }
+        handled
+    }
+
+    /// Executes one command.
+    pub fn apply(&mut self, command: Command) {
+        let result = match command {
+            Command::TogglePlay => {
+                self.playing = !self.playing;
+                self.plot_focus = None;
+                Ok(())
+            }
+            Command::Step => {
+                self.playing = false;
+                self.sim.step();
+                Ok(())
+            }
+            Command::StepNode(name) => {
+                self.playing = false;
+                let before = self.sim.node(&name);
+                for _ in 0..1_000_000 {
+                    if !self.sim.step() || self.sim.node(&name) != before {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Command::SetSpeed(s) => {
+                self.speed = s.clamp(0.1, MAX_SPEED);
+                Ok(())
+            }
+            Command::SetFastest(f) => {
+                self.fastest = f;
+                Ok(())
+            }
+            Command::Reset { seed } => Sim::from_text(&self.scenario_name, &self.scenario_text, Some(seed))
+                .map(|sim| {
+                    self.sim = sim;
+                    self.plot_focus = None;
+                })
+                .map_err(|e| e.to_string()),
+            Command::RunUntil(t) => {
+                self.playing = false;
+                self.sim.run_until(t);
+                Ok(())
+            }
+            Command::Set { path, value } => self.sim.set(&path, &value),
+            Command::SetFor { path, value, secs } => self.sim.set_for(&path, &value, secs),
+            Command::Select(s) => {
+                self.selected = s;
+                Ok(())
+            }
+            Command::Load(path) => GuiState::open(&path, None).map(|fresh| {
+                let catalog = std::mem::take(&mut self.catalog);
+                *self = fresh;
+                self.catalog = catalog;
+            }),
+            Command::SaveSession(path) => {
+                let s = Session::record(&self.scenario_name, &self.scenario_text, &self.sim);
+                std::fs::write(&path, s.to_ron()).map_err(|e| format!("{}: {e}", path.display()))
+            }
+            Command::LoadSession(path) => std::fs::read_to_string(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))
+                .and_then(|text| Session::from_ron(&path.display().to_string(), &text).map_err(|e| e.to_string()))
+                .and_then(|s| {
+                    let sim = s.replay().map_err(|e| e.to_string())?;
+                    let catalog = std::mem::take(&mut self.catalog);
+                    *self = GuiState::new(sim, &s.scenario_name, &s.scenario_text);
+                    self.catalog = catalog;
+                    Ok(())
+                }),
+            Command::ExportCsv(dir) => crate::cli::write_csv(&self.sim, &dir).map_err(|e| e.to_string()),
+            Command::ExportScenario(path) => self.export_scenario(&path),
+            Command::Focus(t) => {
+                self.playing = false;
+                self.plot_focus = Some(t);
+                Ok(())
+            }
+            Command::Screenshot(path) => {
+                self.screenshot_requests.push(path);
+                Ok(())
+            }
+        };
+        self.status = match result {
+            Ok(()) => String::new(),
+            Err(e) => e,
+        };
+    }
+
+    /// The scenario with the live parameter values and canvas layout, as RON.
+    pub fn tweaked_scenario(&mut self) -> String {
+        let mut scn = self.sim.scenario().clone();
+        for (name, node) in scn.nodes.iter_mut() {
+            let params = self.sim.params(name);
+            let values: BTreeMap<String, String> =
+                params.into_iter().map(|p| (p.path[name.len() + 1..].to_string(), p.value.to_string())).collect();
+            write_back(node, &values);
+        }
+        scn.layout = self.layout.clone();
+        scn.timeline.clear();
+        let pretty = ron::ser::PrettyConfig::default().struct_names(true);
+        ron::Options::default()
+            .with_default_extension(
+                ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+            )
+            .to_string_pretty(&scn, pretty)
+            .unwrap_or_default()
+    }
+
+    fn export_scenario(&mut self, path: &Path) -> Result<(), String> {
+        let text = self.tweaked_scenario();
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Sim time, seconds.
+    pub fn now(&self) -> f64 {
+        nanos_to_secs(self.sim.now_nanos())
+    }
+}
+
+/// Copies live values (by relative path) into a node's spec through the same registry.
+fn write_back(node: &mut crate::scenario::schema::NodeSpec, values: &BTreeMap<String, String>) {
+    use crate::params::{Finder, Params, parse_value};
+    use crate::scenario::schema::{CallPolicy, NodeSpec};
+    let set = |p: &mut dyn Params, prefix: &str| {
+        for (path, value) in values {
+            let Some(rest) = path.strip_prefix(prefix) else { continue };
+            let mut f = Finder::new(rest, |field| {
+                let _ = field.set(&parse_value(value));
+            });
+            p.visit(&mut f);
+        }
+    };
+    match node {
+        NodeSpec::Source(s) => {
+            set(s, "");
+            let mut policy = s.policy();
+            set(&mut policy, "");
+            let CallPolicy { timeout, retry, breaker, cancel_on_timeout } = policy;
+            (s.timeout, s.retry, s.breaker, s.cancel_on_timeout) = (timeout, retry, breaker, cancel_on_timeout);
+        }
+        NodeSpec::Service(s) => {
+            set(s, "");
+            for call in &mut s.calls {
+                let mut policy = call.policy();
+                set(&mut policy, &format!("calls.{}.", call.to));
+                let CallPolicy { timeout, retry, breaker, cancel_on_timeout } = policy;
+                (call.timeout, call.retry, call.breaker, call.cancel_on_timeout) =
+                    (timeout, retry, breaker, cancel_on_timeout);
+            }
+        }
+    }
+}
+
+/// Places nodes in columns by depth (sources left, each call or route one column right).
+pub fn auto_layout(sim: &Sim) -> BTreeMap<String, (f32, f32)> {
+    if !sim.scenario().layout.is_empty() {
+        return sim.scenario().layout.clone();
+    }
+    let names = sim.node_names();
+    let mut depth: BTreeMap<String, usize> = names.iter().map(|n| (n.clone(), 0)).collect();
+    let edges: Vec<(String, String)> = names
+        .iter()
+        .flat_map(|n| {
+            let mut out: Vec<(String, String)> = Vec::new();
+            if let Some(v) = sim.node(n) {
+                out.extend(v.edges.iter().map(|e| (n.clone(), e.to.clone())));
+            }
+            if let Some(crate::scenario::schema::NodeSpec::Service(s)) = sim.scenario().nodes.get(n) {
+                out.extend(s.routes.iter().map(|r| (n.clone(), r.to.clone())));
+            }
+            out
+        })
+        .collect();
+    for _ in 0..names.len() {
+        for (from, to) in &edges {
+            let d = depth[from] + 1;
+            if from != to && depth[to] < d && d < names.len() {
+                depth.insert(to.clone(), d);
+            }
+        }
+    }
+    let mut rows: BTreeMap<usize, usize> = BTreeMap::new();
+    depth
+        .iter()
+        .map(|(name, d)| {
+            let row = rows.entry(*d).or_default();
+            let pos = (40.0 + *d as f32 * 240.0, 40.0 + *row as f32 * 150.0);
+            *row += 1;
+            (name.clone(), pos)
+        })
+        .collect()
+}
