@@ -79,6 +79,9 @@ enum Command {
         /// Start playing at once.
         #[arg(long)]
         play: bool,
+        /// Select this node (inspector and plots).
+        #[arg(long, value_name = "NODE")]
+        select: Option<String>,
         /// Window size.
         #[arg(long, default_value_t = 1600)]
         width: u32,
@@ -116,8 +119,8 @@ pub fn main() -> ExitCode {
         Some(Command::Check { scenarios }) => check(&scenarios),
         Some(Command::Params { scenario, node }) => params(&scenario, node.as_deref()),
         Some(Command::Bench { customers, rho, repeat }) => bench(customers, rho, repeat),
-        Some(Command::Gui { scenario, seed, at, screenshot, bench_frames, speed, play, width, height }) => {
-            gui(GuiArgs { scenario, seed, at, screenshot, bench_frames, speed, play, width, height })
+        Some(Command::Gui { scenario, seed, at, screenshot, bench_frames, speed, play, select, width, height }) => {
+            gui(GuiArgs { scenario, seed, at, screenshot, bench_frames, speed, play, select, width, height })
         }
     }
 }
@@ -128,6 +131,7 @@ fn scenario_error(e: &ScenarioError) -> ExitCode {
 }
 
 /// Arguments of `sluice gui`.
+#[cfg_attr(not(feature = "gui"), allow(dead_code))]
 struct GuiArgs {
     scenario: Option<PathBuf>,
     seed: Option<u64>,
@@ -136,6 +140,7 @@ struct GuiArgs {
     bench_frames: Option<u32>,
     speed: Option<f64>,
     play: bool,
+    select: Option<String>,
     width: u32,
     height: u32,
 }
@@ -150,6 +155,7 @@ fn gui(a: GuiArgs) -> ExitCode {
         bench_frames: a.bench_frames,
         speed: a.speed,
         play: a.play,
+        select: a.select,
         width: a.width,
         height: a.height,
     })
@@ -173,6 +179,7 @@ fn default_run() -> ExitCode {
         bench_frames: None,
         speed: None,
         play: true,
+        select: None,
         width: 1600,
         height: 1000,
     })

@@ -41,6 +41,8 @@ pub struct GuiOptions {
     pub speed: Option<f64>,
     /// Start playing at once.
     pub play: bool,
+    /// Select this node (inspector, plots).
+    pub select: Option<String>,
     pub width: u32,
     pub height: u32,
 }
@@ -99,6 +101,9 @@ pub fn run(opts: GuiOptions) -> ExitCode {
     }
     if let Some(s) = opts.speed {
         state.speed = s;
+    }
+    if let Some(n) = &opts.select {
+        state.selected = Some(n.clone());
     }
     state.playing = opts.play || opts.bench_frames.is_some();
     if opts.bench_frames.is_some() {

@@ -56,7 +56,7 @@ pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
     });
     ui.horizontal_wrapped(|ui| {
         let current = state.scenario_name.clone();
-        egui::ComboBox::from_id_salt("scenario_picker")
+        egui::ComboBox::from_label("scenario")
             .selected_text(state.sim.scenario().title.clone())
             .width(320.0)
             .show_ui(ui, |ui| {

@@ -59,7 +59,7 @@ fn scenario_picker_loads_a_scenario() {
     assert!(state.catalog.len() >= 3, "{:?}", state.catalog);
     let mut h = harness(state, controls_ui);
     h.run();
-    h.get_by_label("M/M/c/K: a single bounded station").click();
+    h.get_by_label("scenario").click();
     h.run();
     h.get_by_label("Retry storm: the outage outlives its trigger").click();
     h.run();
