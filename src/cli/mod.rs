@@ -19,7 +19,11 @@ use crate::scenario::ScenarioError;
 pub const DEFAULT_SCENARIO: (&str, &str) = ("scenarios/three-tier.ron", include_str!("../../scenarios/three-tier.ron"));
 
 #[derive(Parser, Debug)]
-#[command(name = "sluice", version, about = "Deterministic discrete-event simulator of backpressure in queueing networks")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Deterministic discrete-event simulator of backpressure in queueing networks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -198,7 +202,14 @@ fn default_run() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run(path: &Path, seed: Option<u64>, until: Option<f64>, sets: &[String], json: bool, csv: Option<&Path>) -> ExitCode {
+fn run(
+    path: &Path,
+    seed: Option<u64>,
+    until: Option<f64>,
+    sets: &[String],
+    json: bool,
+    csv: Option<&Path>,
+) -> ExitCode {
     let mut sim = match Sim::from_file(path, seed) {
         Ok(sim) => sim,
         Err(e) => return scenario_error(&e),
@@ -223,10 +234,11 @@ fn run(path: &Path, seed: Option<u64>, until: Option<f64>, sets: &[String], json
     }
     let report = sim.report();
     if let Some(dir) = csv
-        && let Err(e) = write_csv(&sim, dir) {
-            eprintln!("sluice: cannot write CSV files to {}: {e}", dir.display());
-            return ExitCode::from(3);
-        }
+        && let Err(e) = write_csv(&sim, dir)
+    {
+        eprintln!("sluice: cannot write CSV files to {}: {e}", dir.display());
+        return ExitCode::from(3);
+    }
     let out = if json { report.to_json() + "\n" } else { report.table() };
     if std::io::stdout().write_all(out.as_bytes()).is_err() {
         return ExitCode::from(3);
@@ -268,10 +280,11 @@ fn params(path: &Path, node: Option<&str>) -> ExitCode {
     };
     let names = sim.node_names();
     if let Some(n) = node
-        && !names.iter().any(|x| x == n) {
-            eprintln!("sluice: no node named `{n}`; nodes are: {}", names.join(", "));
-            return ExitCode::from(1);
-        }
+        && !names.iter().any(|x| x == n)
+    {
+        eprintln!("sluice: no node named `{n}`; nodes are: {}", names.join(", "));
+        return ExitCode::from(1);
+    }
     for name in names.iter().filter(|x| node.is_none_or(|n| n == x.as_str())) {
         for p in sim.params(name) {
             println!("{:<40} {:<12} {}  ({})", p.path, p.value.to_string(), p.help, crate::params::describe(&p.kind));

@@ -21,7 +21,8 @@ pub mod time;
 
 use bevy::app::{App, Plugin};
 use bevy::ecs::schedule::{
-    IntoScheduleConfigs as _, LogLevel, Schedule, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor, SystemSet,
+    IntoScheduleConfigs as _, LogLevel, Schedule, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor,
+    SystemSet,
 };
 
 pub use sim::Sim;
@@ -47,10 +48,8 @@ impl Plugin for SimPlugin {
     fn build(&self, app: &mut App) {
         let mut schedule = Schedule::new(SimSchedule);
         schedule.set_executor(SingleThreadedExecutor::new());
-        schedule.set_build_settings(ScheduleBuildSettings {
-            ambiguity_detection: LogLevel::Error,
-            ..Default::default()
-        });
+        schedule
+            .set_build_settings(ScheduleBuildSettings { ambiguity_detection: LogLevel::Error, ..Default::default() });
         schedule.configure_sets((SimSystems::Advance, SimSystems::Publish).chain());
         schedule.add_systems(kernel::advance.in_set(SimSystems::Advance));
         app.add_schedule(schedule);

@@ -197,7 +197,13 @@ impl Sim {
         let now = self.now_nanos();
         self.run(now, None);
         let mut kernel = self.app.world_mut().resource_mut::<Kernel>();
-        kernel.timeline.insert(TimelineEntry { at: now, path: path.to_string(), value, duration, origin: EntryOrigin::User });
+        kernel.timeline.insert(TimelineEntry {
+            at: now,
+            path: path.to_string(),
+            value,
+            duration,
+            origin: EntryOrigin::User,
+        });
         self.run(now, None);
         Ok(())
     }
@@ -250,7 +256,8 @@ impl Sim {
         let world = self.app.world();
         let e = self.entity(name)?;
         let index = world.resource::<NodeIndex>();
-        let name_of = |ent: Entity| index.nodes.iter().find(|(_, v)| **v == ent).map(|(k, _)| k.clone()).unwrap_or_default();
+        let name_of =
+            |ent: Entity| index.nodes.iter().find(|(_, v)| **v == ent).map(|(k, _)| k.clone()).unwrap_or_default();
         let edge = |l: Entity| {
             let link = world.get::<Link>(l)?;
             Some(EdgeView {
@@ -296,9 +303,7 @@ impl Sim {
 
     /// The time series of a node (bounded; see `metrics::series`).
     pub fn series(&self, name: &str) -> &[Point] {
-        self.entity(name)
-            .and_then(|e| self.app.world().get::<NodeStats>(e))
-            .map_or(&[], |s| s.series.points())
+        self.entity(name).and_then(|e| self.app.world().get::<NodeStats>(e)).map_or(&[], |s| s.series.points())
     }
 
     /// Requests physically present and unlabelled at each node, counted from the slab (used by
@@ -310,17 +315,21 @@ impl Sim {
         let k = world.resource::<Kernel>();
         let mut out: std::collections::BTreeMap<String, u64> = index.nodes.keys().map(|n| (n.clone(), 0)).collect();
         for (_, c) in k.calls.slots() {
-            if c.state != CallState::Free && c.counted && !c.labeled
-                && let Some((name, _)) = index.nodes.iter().find(|(_, e)| **e == c.node) {
-                    *out.entry(name.clone()).or_default() += 1;
-                }
+            if c.state != CallState::Free
+                && c.counted
+                && !c.labeled
+                && let Some((name, _)) = index.nodes.iter().find(|(_, e)| **e == c.node)
+            {
+                *out.entry(name.clone()).or_default() += 1;
+            }
         }
         // A source's requests in the system are its live exchanges (waiting or backing off).
         for (_, e) in k.exchanges.slots() {
             if let (crate::model::request::Origin::Source(s), true) = (e.origin, e.counted)
-                && let Some((name, _)) = index.nodes.iter().find(|(_, n)| **n == s) {
-                    *out.entry(name.clone()).or_default() += 1;
-                }
+                && let Some((name, _)) = index.nodes.iter().find(|(_, n)| **n == s)
+            {
+                *out.entry(name.clone()).or_default() += 1;
+            }
         }
         out
     }
@@ -354,7 +363,11 @@ impl Sim {
             links,
             timeline: k.timeline.entries()[..applied]
                 .iter()
-                .map(|e| AppliedChange { at_s: nanos_to_secs(e.at), set: format!("{} = {}", e.path, e.value), origin: e.origin })
+                .map(|e| AppliedChange {
+                    at_s: nanos_to_secs(e.at),
+                    set: format!("{} = {}", e.path, e.value),
+                    origin: e.origin,
+                })
                 .collect(),
             errors: k.errors.clone(),
         }

@@ -122,7 +122,11 @@ fn arrow_head(painter: &egui::Painter, a: Pos2, b: Pos2, colour: Color32, zoom: 
     let n = vec2(-dir.y, dir.x);
     let tip = b;
     let s = 9.0 * zoom;
-    painter.add(egui::Shape::convex_polygon(vec![tip, tip - dir * s + n * s * 0.5, tip - dir * s - n * s * 0.5], colour, Stroke::NONE));
+    painter.add(egui::Shape::convex_polygon(
+        vec![tip, tip - dir * s + n * s * 0.5, tip - dir * s - n * s * 0.5],
+        colour,
+        Stroke::NONE,
+    ));
 }
 
 fn draw_card(painter: &egui::Painter, r: Rect, v: &NodeView, selected: bool, zoom: f32) {
@@ -145,7 +149,13 @@ fn draw_card(painter: &egui::Painter, r: Rect, v: &NodeView, selected: bool, zoo
         NodeKind::Service => "service · DOWN",
     };
     painter.text(pos2(x, r.top() + 6.0 * zoom), egui::Align2::LEFT_TOP, &v.name, font(15.0), text);
-    painter.text(pos2(r.right() - 8.0 * zoom, r.top() + 8.0 * zoom), egui::Align2::RIGHT_TOP, kind, font(10.0), Color32::GRAY);
+    painter.text(
+        pos2(r.right() - 8.0 * zoom, r.top() + 8.0 * zoom),
+        egui::Align2::RIGHT_TOP,
+        kind,
+        font(10.0),
+        Color32::GRAY,
+    );
     if v.kind == NodeKind::Service {
         // Queue bar.
         let bar = Rect::from_min_size(pos2(x, r.top() + 30.0 * zoom), vec2(r.width() - 16.0 * zoom, 10.0 * zoom));
@@ -157,7 +167,11 @@ fn draw_card(painter: &egui::Painter, r: Rect, v: &NodeView, selected: bool, zoo
         };
         let mut filled = bar;
         filled.set_width(bar.width() * shown);
-        painter.rect_filled(filled, 2.0, if shown > 0.8 { Color32::from_rgb(220, 60, 60) } else { Color32::from_rgb(80, 140, 220) });
+        painter.rect_filled(
+            filled,
+            2.0,
+            if shown > 0.8 { Color32::from_rgb(220, 60, 60) } else { Color32::from_rgb(80, 140, 220) },
+        );
         let cap = v.capacity.map_or("∞".to_string(), |c| c.to_string());
         painter.text(
             pos2(x, r.top() + 44.0 * zoom),
@@ -168,7 +182,13 @@ fn draw_card(painter: &egui::Painter, r: Rect, v: &NodeView, selected: bool, zoo
         );
     } else {
         let in_flight: u64 = v.edges.iter().map(|e| e.in_flight).sum();
-        painter.text(pos2(x, r.top() + 30.0 * zoom), egui::Align2::LEFT_TOP, format!("in flight {in_flight}"), font(11.0), text);
+        painter.text(
+            pos2(x, r.top() + 30.0 * zoom),
+            egui::Align2::LEFT_TOP,
+            format!("in flight {in_flight}"),
+            font(11.0),
+            text,
+        );
     }
     let c = &v.counters;
     painter.text(
@@ -184,7 +204,13 @@ fn draw_card(painter: &egui::Painter, r: Rect, v: &NodeView, selected: bool, zoo
         if let Some(b) = e.breaker {
             let badge = Rect::from_min_size(pos2(bx, r.bottom() - 18.0 * zoom), vec2(70.0 * zoom, 13.0 * zoom));
             painter.rect_filled(badge, 3.0, breaker_colour(b));
-            painter.text(badge.center(), egui::Align2::CENTER_CENTER, format!("->{} {}", e.to, b.name()), font(9.0), Color32::BLACK);
+            painter.text(
+                badge.center(),
+                egui::Align2::CENTER_CENTER,
+                format!("->{} {}", e.to, b.name()),
+                font(9.0),
+                Color32::BLACK,
+            );
             bx += 74.0 * zoom;
         }
     }

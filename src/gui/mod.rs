@@ -119,11 +119,7 @@ pub fn run(opts: GuiOptions) -> ExitCode {
     app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
         .add_plugins(EguiPlugin::default())
         .insert_non_send(AppState(state))
-        .insert_resource(Capture {
-            screenshot: opts.screenshot.clone(),
-            bench_frames: opts.bench_frames,
-            ..default()
-        })
+        .insert_resource(Capture { screenshot: opts.screenshot.clone(), bench_frames: opts.bench_frames, ..default() })
         .init_resource::<CaptureDone>()
         .add_systems(Startup, |mut commands: Commands| {
             commands.spawn(Camera2d);

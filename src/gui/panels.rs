@@ -20,10 +20,10 @@ pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
         if ui.button("Step").on_hover_text("handle one event").clicked() {
             out.push(Command::Step);
         }
-        if let Some(sel) = state.selected.clone() {
-            if ui.button(format!("Step {sel}")).on_hover_text("run until something changes at this node").clicked() {
-                out.push(Command::StepNode(sel));
-            }
+        if let Some(sel) = state.selected.clone()
+            && ui.button(format!("Step {sel}")).on_hover_text("run until something changes at this node").clicked()
+        {
+            out.push(Command::StepNode(sel));
         }
         ui.separator();
         let mut speed = state.speed;
@@ -56,17 +56,17 @@ pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
     });
     ui.horizontal_wrapped(|ui| {
         let current = state.scenario_name.clone();
-        egui::ComboBox::from_label("scenario")
-            .selected_text(state.sim.scenario().title.clone())
-            .width(320.0)
-            .show_ui(ui, |ui| {
+        egui::ComboBox::from_label("scenario").selected_text(state.sim.scenario().title.clone()).width(320.0).show_ui(
+            ui,
+            |ui| {
                 for entry in &state.catalog {
                     let selected = entry.path.display().to_string() == current;
                     if ui.selectable_label(selected, &entry.title).clicked() {
                         out.push(Command::Load(entry.path.clone()));
                     }
                 }
-            });
+            },
+        );
         ui.add(egui::TextEdit::singleline(&mut state.open_path).desired_width(200.0).hint_text("path/to/file.ron"));
         let path = || std::path::PathBuf::from(state.open_path.trim());
         if ui.button("Open").on_hover_text("load a scenario file").clicked() {
@@ -123,7 +123,9 @@ pub fn inspector_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
     let Some(view) = state.sim.node(&name) else { return };
     ui.heading(&name);
     match view.kind {
-        NodeKind::Source => ui.label(format!("source · {} sent · {} retries", view.counters.arrivals, view.counters.retries)),
+        NodeKind::Source => {
+            ui.label(format!("source · {} sent · {} retries", view.counters.arrivals, view.counters.retries))
+        }
         NodeKind::Service => ui.label(format!(
             "service · queue {}/{} · busy {}/{} · {}",
             view.queue_len,
@@ -186,7 +188,8 @@ fn param_widget(ui: &mut Ui, path: &str, kind: &Kind, value: &Value) -> Option<S
             let mut changed = ui.checkbox(&mut on, "").changed();
             if on {
                 let speed = (v * 0.01).max(0.001);
-                changed |= ui.add(egui::DragValue::new(&mut v).range(0.000_001..=1e9).speed(speed).suffix(" s")).changed();
+                changed |=
+                    ui.add(egui::DragValue::new(&mut v).range(0.000_001..=1e9).speed(speed).suffix(" s")).changed();
             }
             changed.then(|| if on { v.to_string() } else { "none".into() })
         }
@@ -242,10 +245,10 @@ pub fn faults_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
     let (factor, secs) = (state.fault_factor, state.fault_seconds);
     ui.horizontal_wrapped(|ui| match view.kind {
         NodeKind::Source => {
-            if ui.button(format!("Spike {name} ×{factor}")).clicked() {
-                if let Ok(Value::Real(rate)) = state.sim.get(&format!("{name}.rate")) {
-                    out.push(Command::SetFor { path: format!("{name}.rate"), value: (rate * factor).to_string(), secs });
-                }
+            if ui.button(format!("Spike {name} ×{factor}")).clicked()
+                && let Ok(Value::Real(rate)) = state.sim.get(&format!("{name}.rate"))
+            {
+                out.push(Command::SetFor { path: format!("{name}.rate"), value: (rate * factor).to_string(), secs });
             }
         }
         NodeKind::Service => {
@@ -279,7 +282,11 @@ pub fn timeline_ui(ui: &mut Ui, state: &GuiState, out: &mut Vec<Command>) {
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 3.0, Color32::from_gray(30));
     let x = |t: f64| rect.left() + (t / duration) as f32 * rect.width();
-    painter.rect_filled(egui::Rect::from_min_max(rect.min, egui::pos2(x(state.now()), rect.bottom())), 3.0, Color32::from_gray(48));
+    painter.rect_filled(
+        egui::Rect::from_min_max(rect.min, egui::pos2(x(state.now()), rect.bottom())),
+        3.0,
+        Color32::from_gray(48),
+    );
     let mut marks: Vec<(f64, Color32, String)> = state
         .sim
         .timeline()

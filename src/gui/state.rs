@@ -26,12 +26,21 @@ pub enum Command {
     SetSpeed(f64),
     SetFastest(bool),
     /// Rebuild the run with this seed.
-    Reset { seed: u64 },
+    Reset {
+        seed: u64,
+    },
     RunUntil(f64),
     /// Change a parameter now.
-    Set { path: String, value: String },
+    Set {
+        path: String,
+        value: String,
+    },
     /// Change a parameter now and undo it after `secs`.
-    SetFor { path: String, value: String, secs: f64 },
+    SetFor {
+        path: String,
+        value: String,
+        secs: f64,
+    },
     Select(Option<String>),
     /// Load a scenario file (picker or "open").
     Load(PathBuf),

@@ -226,7 +226,11 @@ impl NodeReport {
             queue_len_max: stats.queue_len.max,
             in_system_mean: stats.inside.mean_until(now, warmup),
             latency_s: latency(&stats.latency, stats.latency_sum, c.completed),
-            wait_s: Wait { mean: mean(stats.wait_sum, stats.wait.len()), p50: q(&stats.wait, 0.5), p99: q(&stats.wait, 0.99) },
+            wait_s: Wait {
+                mean: mean(stats.wait_sum, stats.wait.len()),
+                p50: q(&stats.wait, 0.5),
+                p99: q(&stats.wait, 0.99),
+            },
             classes,
         }
     }
@@ -264,7 +268,20 @@ impl Report {
         let _ = writeln!(
             out,
             "{:<12} {:>9} {:>9} {:>7} {:>8} {:>7} {:>8} {:>7} {:>9} {:>5} {:>8} {:>9} {:>9} {:>9}",
-            "node", "arrivals", "ok", "errors", "rejected", "dropped", "timedout", "retries", "ok/s", "util", "queue", "p50 s", "p99 s", "wait s"
+            "node",
+            "arrivals",
+            "ok",
+            "errors",
+            "rejected",
+            "dropped",
+            "timedout",
+            "retries",
+            "ok/s",
+            "util",
+            "queue",
+            "p50 s",
+            "p99 s",
+            "wait s"
         );
         for (name, n) in &self.nodes {
             let _ = writeln!(
@@ -287,12 +304,23 @@ impl Report {
             );
         }
         if !self.links.is_empty() {
-            let _ = writeln!(out, "\n{:<20} {:>9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>8}", "edge", "attempts", "retries", "timeouts", "refused", "breaker", "state", "opened");
+            let _ = writeln!(
+                out,
+                "\n{:<20} {:>9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>8}",
+                "edge", "attempts", "retries", "timeouts", "refused", "breaker", "state", "opened"
+            );
             for (name, l) in &self.links {
                 let _ = writeln!(
                     out,
                     "{:<20} {:>9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>8}",
-                    name, l.stats.attempts, l.stats.retries, l.stats.timeouts, l.stats.rejected, l.stats.breaker_rejected, l.breaker_state, l.breaker_opened
+                    name,
+                    l.stats.attempts,
+                    l.stats.retries,
+                    l.stats.timeouts,
+                    l.stats.rejected,
+                    l.stats.breaker_rejected,
+                    l.breaker_state,
+                    l.breaker_opened
                 );
             }
         }

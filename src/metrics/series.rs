@@ -108,11 +108,15 @@ impl Series {
         }
         self.pending_n = 0;
         if self.points.len() == MAX_POINTS {
-            self.points = self.points.chunks(2).map(|c| match c {
-                [a, b] => Point::merge(a, b),
-                [a] => *a,
-                _ => unreachable!("chunks(2) yields one or two items"),
-            }).collect();
+            self.points = self
+                .points
+                .chunks(2)
+                .map(|c| match c {
+                    [a, b] => Point::merge(a, b),
+                    [a] => *a,
+                    _ => unreachable!("chunks(2) yields one or two items"),
+                })
+                .collect();
             self.factor *= 2;
         }
         self.points.push(merged);

@@ -243,11 +243,7 @@ impl NodeStats {
             workers: Gauge::default(),
             inside: Gauge::default(),
             classes: (0..classes)
-                .map(|_| ClassStats {
-                    counters: Counters::default(),
-                    latency: histogram(2),
-                    latency_sum: 0,
-                })
+                .map(|_| ClassStats { counters: Counters::default(), latency: histogram(2), latency_sum: 0 })
                 .collect(),
             window_counters: Counters::default(),
             window_latency: WindowHistogram::default(),

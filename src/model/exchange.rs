@@ -6,7 +6,6 @@
 //! created at the callee and the timeout armed; the attempt's outcome is recorded in the breaker
 //! and the retry policy decides whether to wait and try again.
 
-
 use crate::engine::calendar::{CallId, Event, ExchangeId};
 use crate::engine::kernel::Net;
 use crate::engine::time::{Nanos, secs_to_nanos};
@@ -59,14 +58,16 @@ impl Net<'_, '_> {
             link.stats.by_attempt[(attempt as usize - 1).min(15)] += 1;
         }
         drop(link);
-        if attempt > 1 && counted
+        if attempt > 1
+            && counted
             && let Origin::Source(s) = origin
-                && let Ok((_, mut stats)) = self.sources.get_mut(s) {
-                    stats.counters.retries += 1;
-                    if let Some(c) = stats.classes.get_mut(class as usize) {
-                        c.counters.retries += 1;
-                    }
-                }
+            && let Ok((_, mut stats)) = self.sources.get_mut(s)
+        {
+            stats.counters.retries += 1;
+            if let Some(c) = stats.classes.get_mut(class as usize) {
+                c.counters.retries += 1;
+            }
+        }
         if let Some(t) = transition {
             self.breaker_moved(link_id, t);
         }
@@ -204,9 +205,10 @@ impl Net<'_, '_> {
     pub(crate) fn cancel_exchange(&mut self, ex: ExchangeId) {
         let e = *self.k.exchanges.get(ex);
         if e.live
-            && let Ok(mut link) = self.links.get_mut(e.link) {
-                link.stats.in_flight = link.stats.in_flight.saturating_sub(1);
-            }
+            && let Ok(mut link) = self.links.get_mut(e.link)
+        {
+            link.stats.in_flight = link.stats.in_flight.saturating_sub(1);
+        }
         if e.call != NONE {
             self.abandon(e.call, true);
         }

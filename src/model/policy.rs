@@ -139,13 +139,7 @@ impl Breaker {
     }
 
     /// Records the outcome of a permitted call that took `duration`.
-    pub fn record(
-        &mut self,
-        spec: &BreakerSpec,
-        now: Nanos,
-        failed: bool,
-        duration: Nanos,
-    ) -> Option<Transition> {
+    pub fn record(&mut self, spec: &BreakerSpec, now: Nanos, failed: bool, duration: Nanos) -> Option<Transition> {
         if !spec.enabled || self.state == BreakerState::Open {
             // Outcomes of calls admitted before the breaker opened do not count (Resilience4j
             // records them against a window that was reset on the transition).
@@ -159,10 +153,11 @@ impl Breaker {
         let slow = duration > secs_to_nanos(spec.slow_call_duration);
         let bits = (u8::from(failed) * FAILED) | (u8::from(slow) * SLOW);
         if self.ring.len() == size
-            && let Some(old) = self.ring.pop_front() {
-                self.failures -= u32::from(old & FAILED != 0);
-                self.slows -= u32::from(old & SLOW != 0);
-            }
+            && let Some(old) = self.ring.pop_front()
+        {
+            self.failures -= u32::from(old & FAILED != 0);
+            self.slows -= u32::from(old & SLOW != 0);
+        }
         while self.ring.len() > size.saturating_sub(1) {
             // The window shrank at run time: drop the oldest outcomes.
             if let Some(old) = self.ring.pop_front() {

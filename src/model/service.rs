@@ -77,10 +77,7 @@ impl WaitQueue {
     }
 
     fn oldest_lane(&self) -> Option<usize> {
-        (0..self.lanes.len())
-            .filter_map(|i| self.lanes[i].front().map(|(t, _)| (*t, i)))
-            .min()
-            .map(|(_, i)| i)
+        (0..self.lanes.len()).filter_map(|i| self.lanes[i].front().map(|(t, _)| (*t, i))).min().map(|(_, i)| i)
     }
 
     fn newest_lane(&self) -> Option<usize> {
@@ -152,7 +149,15 @@ fn gauges(svc: &Service, stats: &mut NodeStats, now: Nanos, warmup: Nanos) {
 
 /// A worker takes `call` (all borrows split so the hot paths can call it while holding the node).
 #[inline]
-fn start_on(svc: &mut Service, stats: &mut NodeStats, c: &mut Call, call: CallId, now: Nanos, warmup: Nanos, calendar: &mut Calendar) {
+fn start_on(
+    svc: &mut Service,
+    stats: &mut NodeStats,
+    c: &mut Call,
+    call: CallId,
+    now: Nanos,
+    warmup: Nanos,
+    calendar: &mut Calendar,
+) {
     c.state = CallState::InService;
     c.started = now;
     svc.busy += 1;
@@ -463,15 +468,17 @@ impl Net<'_, '_> {
                     continue;
                 }
             }
-            if svc.alive && svc.has_room()
-                && let Some(b) = svc.blocked.pop_front() {
-                    let c = *self.k.calls.get(b);
-                    svc.queue.push(c.priority, c.arrived, b);
-                    drop((svc, stats));
-                    self.k.calls.get_mut(b).state = CallState::Queued;
-                    self.unblock(b);
-                    continue;
-                }
+            if svc.alive
+                && svc.has_room()
+                && let Some(b) = svc.blocked.pop_front()
+            {
+                let c = *self.k.calls.get(b);
+                svc.queue.push(c.priority, c.arrived, b);
+                drop((svc, stats));
+                self.k.calls.get_mut(b).state = CallState::Queued;
+                self.unblock(b);
+                continue;
+            }
             if svc.full && svc.has_room() {
                 svc.full = false;
             }

@@ -141,9 +141,8 @@ impl Net<'_, '_> {
         match src.spec.arrivals.clone() {
             Arrivals::Closed { clients, think } => {
                 src.clients = clients;
-                let times: Vec<Nanos> = (0..clients)
-                    .map(|_| now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0)))
-                    .collect();
+                let times: Vec<Nanos> =
+                    (0..clients).map(|_| now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0))).collect();
                 drop(src);
                 for at in times {
                     self.k.calendar.schedule(at, Event::ThinkDone { source });
@@ -154,7 +153,9 @@ impl Net<'_, '_> {
                 let e: f64 = Exp1.sample(&mut src.rng_phase);
                 let generation = src.phase_generation;
                 drop(src);
-                self.k.calendar.schedule(now.saturating_add(secs_to_nanos(e * on)), Event::PhaseSwitch { source, generation });
+                self.k
+                    .calendar
+                    .schedule(now.saturating_add(secs_to_nanos(e * on)), Event::PhaseSwitch { source, generation });
                 self.schedule_arrival(source);
             }
             _ => {
@@ -218,7 +219,9 @@ impl Net<'_, '_> {
         let mean = if src.on { on } else { off };
         let e: f64 = Exp1.sample(&mut src.rng_phase);
         drop(src);
-        self.k.calendar.schedule(now.saturating_add(secs_to_nanos(e * mean).max(1)), Event::PhaseSwitch { source, generation });
+        self.k
+            .calendar
+            .schedule(now.saturating_add(secs_to_nanos(e * mean).max(1)), Event::PhaseSwitch { source, generation });
         // Entering OFF voids the pending arrival; entering ON draws a fresh one.
         self.schedule_arrival(source);
     }
@@ -255,7 +258,12 @@ impl Net<'_, '_> {
     }
 
     /// A source's logical request ended (after all retries).
-    pub(crate) fn source_request_done(&mut self, source: Entity, e: &crate::model::request::Exchange, outcome: Outcome) {
+    pub(crate) fn source_request_done(
+        &mut self,
+        source: Entity,
+        e: &crate::model::request::Exchange,
+        outcome: Outcome,
+    ) {
         let now = self.k.now;
         let Ok((mut src, mut stats)) = self.sources.get_mut(source) else { return };
         if e.counted {
@@ -288,9 +296,8 @@ impl Net<'_, '_> {
                     src.retiring -= back;
                     extra -= back;
                     src.clients += extra;
-                    let times: Vec<Nanos> = (0..extra)
-                        .map(|_| now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0)))
-                        .collect();
+                    let times: Vec<Nanos> =
+                        (0..extra).map(|_| now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0))).collect();
                     drop(src);
                     for at in times {
                         self.k.calendar.schedule(at, Event::ThinkDone { source });

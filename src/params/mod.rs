@@ -187,9 +187,10 @@ pub fn parse_value(text: &str) -> Value {
         return Value::Count(n);
     }
     if let Ok(x) = t.parse::<f64>()
-        && x.is_finite() {
-            return Value::Real(x);
-        }
+        && x.is_finite()
+    {
+        return Value::Real(x);
+    }
     Value::Choice(t.to_ascii_lowercase())
 }
 
@@ -241,14 +242,7 @@ pub struct Finder<'p, F: FnMut(&mut Field<'_>)> {
 
 impl<'p, F: FnMut(&mut Field<'_>)> Finder<'p, F> {
     pub fn new(path: &'p str, op: F) -> Self {
-        Self {
-            path: path.split('.').collect(),
-            depth: 0,
-            op,
-            found: false,
-            seen: Vec::new(),
-            prefix: Vec::new(),
-        }
+        Self { path: path.split('.').collect(), depth: 0, op, found: false, seen: Vec::new(), prefix: Vec::new() }
     }
 }
 

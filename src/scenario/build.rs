@@ -149,7 +149,8 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64) -> Result<()
     for (i, entry) in entries.iter().enumerate() {
         if let Err(e) = net.check_param(&entry.path, &entry.value) {
             // Timeline lines and entries are in the same order only before sorting by time.
-            let line = scn.timeline.iter().position(|l| parse_timeline_entry(l).is_ok_and(|p| p == *entry)).unwrap_or(i);
+            let line =
+                scn.timeline.iter().position(|l| parse_timeline_entry(l).is_ok_and(|p| p == *entry)).unwrap_or(i);
             errors.push((line, e));
         }
     }

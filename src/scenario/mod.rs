@@ -7,8 +7,8 @@
 //! [`build`] spawns a validated scenario into a Bevy world.
 
 pub mod build;
-pub mod session;
 pub mod schema;
+pub mod session;
 pub mod spans;
 
 use std::fmt;
@@ -65,15 +65,13 @@ impl Source {
     /// Reads a file; an I/O failure is reported as a diagnostic at 1:1.
     pub fn read(path: &Path) -> Result<Self, ScenarioError> {
         let name = path.display().to_string();
-        std::fs::read_to_string(path).map(|text| Self { name: name.clone(), text }).map_err(|e| {
-            ScenarioError {
-                diagnostics: vec![Diagnostic {
-                    file: name,
-                    line: 1,
-                    col: 1,
-                    message: format!("cannot read the scenario: {e}; check the path"),
-                }],
-            }
+        std::fs::read_to_string(path).map(|text| Self { name: name.clone(), text }).map_err(|e| ScenarioError {
+            diagnostics: vec![Diagnostic {
+                file: name,
+                line: 1,
+                col: 1,
+                message: format!("cannot read the scenario: {e}; check the path"),
+            }],
         })
     }
 }
@@ -123,15 +121,13 @@ fn explain(code: &ron::Error) -> String {
     let within = |outer: &Option<String>| outer.as_ref().map(|o| format!(" in `{o}`")).unwrap_or_default();
     match code {
         E::NoSuchStructField { expected, found, outer } => {
-            let hint = suggest(found, expected.iter().copied())
-                .map(|s| format!("did you mean `{s}`? "))
-                .unwrap_or_default();
+            let hint =
+                suggest(found, expected.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
             format!("unknown field `{found}`{}; {hint}expected one of {}", within(outer), list(expected))
         }
         E::NoSuchEnumVariant { expected, found, outer } => {
-            let hint = suggest(found, expected.iter().copied())
-                .map(|s| format!("did you mean `{s}`? "))
-                .unwrap_or_default();
+            let hint =
+                suggest(found, expected.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
             format!("unknown variant `{found}`{}; {hint}expected one of {}", within(outer), list(expected))
         }
         E::MissingStructField { field, outer } => {
@@ -213,19 +209,16 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
     if !scn.classes.is_empty() && scn.classes.iter().all(|c| c.weight <= 0.0) {
         r.at("classes", "at least one class needs a weight > 0");
     }
-    let services: Vec<&str> = scn
-        .nodes
-        .iter()
-        .filter(|(_, n)| matches!(n, NodeSpec::Service(_)))
-        .map(|(k, _)| k.as_str())
-        .collect();
+    let services: Vec<&str> =
+        scn.nodes.iter().filter(|(_, n)| matches!(n, NodeSpec::Service(_))).map(|(k, _)| k.as_str()).collect();
     let names: Vec<&str> = scn.nodes.keys().map(String::as_str).collect();
     let target = |r: &mut Reporter, path: &str, to: &str, from: &str| {
         if to == from {
             r.at(path, format!("`{from}` cannot send to itself; name another service"));
         } else if !services.contains(&to) {
             let what = if names.contains(&to) { "is a source, not a service" } else { "does not exist" };
-            let hint = suggest(to, services.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
+            let hint =
+                suggest(to, services.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
             r.at(path, format!("target `{to}` {what}; {hint}services are: {}", services.join(", ")));
         }
     };
@@ -241,10 +234,14 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
                     r.at(&format!("{base}.rate"), "rate must be a number of requests per second ≥ 0");
                 }
                 if let Some(c) = &s.class
-                    && !class_names.contains(&c.as_str()) && !(scn.classes.is_empty() && c == "default") {
-                        let hint = suggest(c, class_names.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
-                        r.at(&format!("{base}.class"), format!("unknown class `{c}`; {hint}define it under `classes`"));
-                    }
+                    && !class_names.contains(&c.as_str())
+                    && !(scn.classes.is_empty() && c == "default")
+                {
+                    let hint = suggest(c, class_names.iter().copied())
+                        .map(|s| format!("did you mean `{s}`? "))
+                        .unwrap_or_default();
+                    r.at(&format!("{base}.class"), format!("unknown class `{c}`; {hint}define it under `classes`"));
+                }
                 match &s.arrivals {
                     schema::Arrivals::OnOff { on, off } if !(finite_pos(*on) && finite_pos(*off)) => {
                         r.at(&format!("{base}.arrivals"), "OnOff needs positive `on` and `off` mean durations");
@@ -254,7 +251,10 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
                             && points.windows(2).all(|w| w[0].0 < w[1].0)
                             && points.iter().all(|(t, m)| t.is_finite() && *t >= 0.0 && m.is_finite() && *m >= 0.0);
                         if !ok {
-                            r.at(&format!("{base}.arrivals.points"), "points are (time, multiplier) pairs with increasing times ≥ 0 and multipliers ≥ 0");
+                            r.at(
+                                &format!("{base}.arrivals.points"),
+                                "points are (time, multiplier) pairs with increasing times ≥ 0 and multipliers ≥ 0",
+                            );
                         }
                     }
                     schema::Arrivals::Closed { think, .. } => {
@@ -301,22 +301,38 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
                     total += route.p;
                 }
                 if total > 1.0 + 1e-9 {
-                    r.at(&format!("{base}.routes"), format!("route probabilities add up to {total:.3}; they must total at most 1 (the rest leaves)"));
+                    r.at(
+                        &format!("{base}.routes"),
+                        format!(
+                            "route probabilities add up to {total:.3}; they must total at most 1 (the rest leaves)"
+                        ),
+                    );
                 }
             }
         }
     }
     if let Some(cycle) = call_cycle(scn) {
         let first = cycle[0].clone();
-        r.at(&format!("nodes.{first}.calls"), format!("synchronous calls form a cycle {}; a worker would wait on itself — break the cycle", cycle.join(" → ")));
+        r.at(
+            &format!("nodes.{first}.calls"),
+            format!(
+                "synchronous calls form a cycle {}; a worker would wait on itself — break the cycle",
+                cycle.join(" → ")
+            ),
+        );
     }
     for (i, line) in scn.timeline.iter().enumerate() {
         match parse_timeline_entry(line) {
             Ok(e) => {
                 let node = e.path.split('.').next().unwrap_or_default();
                 if !scn.nodes.contains_key(node) {
-                    let hint = suggest(node, names.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
-                    r.at(&format!("timeline.{i}"), format!("no node named `{node}`; {hint}nodes are: {}", names.join(", ")));
+                    let hint = suggest(node, names.iter().copied())
+                        .map(|s| format!("did you mean `{s}`? "))
+                        .unwrap_or_default();
+                    r.at(
+                        &format!("timeline.{i}"),
+                        format!("no node named `{node}`; {hint}nodes are: {}", names.join(", ")),
+                    );
                 }
             }
             Err(e) => r.at(&format!("timeline.{i}"), e),
@@ -332,7 +348,8 @@ fn check_policy(r: &mut Reporter, base: &str, timeout: Option<f64>, retry: &Retr
     if retry.max_attempts == 0 {
         r.at(&format!("{base}.retry.max_attempts"), "max_attempts counts the first attempt too; use 1 for no retries");
     }
-    if !(retry.backoff.is_finite() && retry.backoff >= 0.0 && retry.max_backoff.is_finite() && retry.max_backoff >= 0.0) {
+    if !(retry.backoff.is_finite() && retry.backoff >= 0.0 && retry.max_backoff.is_finite() && retry.max_backoff >= 0.0)
+    {
         r.at(&format!("{base}.retry"), "backoff and max_backoff are durations ≥ 0 in seconds");
     }
     if !(retry.multiplier.is_finite() && retry.multiplier >= 1.0) {
@@ -348,14 +365,23 @@ fn check_policy(r: &mut Reporter, base: &str, timeout: Option<f64>, retry: &Retr
     if breaker.window == 0 || breaker.min_calls == 0 || breaker.half_open_calls == 0 {
         r.at(&format!("{base}.breaker"), "window, min_calls and half_open_calls must be at least 1");
     }
-    if !(breaker.open_wait.is_finite() && breaker.open_wait >= 0.0 && breaker.slow_call_duration.is_finite() && breaker.slow_call_duration >= 0.0) {
+    if !(breaker.open_wait.is_finite()
+        && breaker.open_wait >= 0.0
+        && breaker.slow_call_duration.is_finite()
+        && breaker.slow_call_duration >= 0.0)
+    {
         r.at(&format!("{base}.breaker"), "open_wait and slow_call_duration are durations ≥ 0 in seconds");
     }
 }
 
 /// A cycle in the synchronous call graph, if any (as a list of node names).
 fn call_cycle(scn: &Scenario) -> Option<Vec<String>> {
-    fn dfs<'a>(scn: &'a Scenario, n: &'a str, stack: &mut Vec<&'a str>, done: &mut Vec<&'a str>) -> Option<Vec<String>> {
+    fn dfs<'a>(
+        scn: &'a Scenario,
+        n: &'a str,
+        stack: &mut Vec<&'a str>,
+        done: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
         if let Some(pos) = stack.iter().position(|s| *s == n) {
             let mut cycle: Vec<String> = stack[pos..].iter().map(|s| s.to_string()).collect();
             cycle.push(n.to_string());

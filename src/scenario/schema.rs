@@ -448,11 +448,7 @@ impl CallSpec {
 
 impl Params for CallPolicy {
     fn visit(&mut self, v: &mut dyn Visitor) {
-        v.field(
-            "timeout",
-            Field::OptionalSeconds(&mut self.timeout),
-            "per-attempt timeout; none waits forever",
-        );
+        v.field("timeout", Field::OptionalSeconds(&mut self.timeout), "per-attempt timeout; none waits forever");
         v.field(
             "cancel_on_timeout",
             Field::Flag(&mut self.cancel_on_timeout),
@@ -467,11 +463,7 @@ impl Params for RetrySpec {
     fn visit(&mut self, v: &mut dyn Visitor) {
         v.field("max_attempts", Field::Count(&mut self.max_attempts, 1), "attempts including the first");
         v.field("backoff", Field::Seconds(&mut self.backoff), "backoff before the first retry");
-        v.field(
-            "multiplier",
-            Field::Real(&mut self.multiplier, 1.0, 100.0),
-            "backoff growth per retry",
-        );
+        v.field("multiplier", Field::Real(&mut self.multiplier, 1.0, 100.0), "backoff growth per retry");
         v.field("max_backoff", Field::Seconds(&mut self.max_backoff), "cap on one backoff");
         v.field("jitter", Field::Choice(&mut self.jitter), "randomisation of the backoff");
         v.field(
@@ -514,27 +506,15 @@ impl Params for BreakerSpec {
         v.field("enabled", Field::Flag(&mut self.enabled), "circuit breaker on this edge");
         v.field("window", Field::Count(&mut self.window, 1), "sliding window, in calls");
         v.field("min_calls", Field::Count(&mut self.min_calls, 1), "no decision below this many calls");
-        v.field(
-            "failure_rate",
-            Field::Real(&mut self.failure_rate, 0.0, 100.0),
-            "trip at ≥ this failure percentage",
-        );
+        v.field("failure_rate", Field::Real(&mut self.failure_rate, 0.0, 100.0), "trip at ≥ this failure percentage");
         v.field(
             "slow_call_rate",
             Field::Real(&mut self.slow_call_rate, 0.0, 100.0),
             "trip at ≥ this slow-call percentage",
         );
-        v.field(
-            "slow_call_duration",
-            Field::Seconds(&mut self.slow_call_duration),
-            "calls longer than this are slow",
-        );
+        v.field("slow_call_duration", Field::Seconds(&mut self.slow_call_duration), "calls longer than this are slow");
         v.field("open_wait", Field::Seconds(&mut self.open_wait), "time OPEN before probing");
-        v.field(
-            "half_open_calls",
-            Field::Count(&mut self.half_open_calls, 1),
-            "probe calls let through in HALF_OPEN",
-        );
+        v.field("half_open_calls", Field::Count(&mut self.half_open_calls, 1), "probe calls let through in HALF_OPEN");
         v.field(
             "automatic_half_open",
             Field::Flag(&mut self.automatic_half_open),
@@ -552,11 +532,7 @@ impl Params for QueueSpec {
         );
         v.field("discipline", Field::Choice(&mut self.discipline), "which waiting request is served next");
         v.field("overflow", Field::Choice(&mut self.overflow), "what happens when the queue is full");
-        v.field(
-            "retry_after",
-            Field::OptionalSeconds(&mut self.retry_after),
-            "Retry-After hint sent with rejections",
-        );
+        v.field("retry_after", Field::OptionalSeconds(&mut self.retry_after), "Retry-After hint sent with rejections");
         v.field(
             "block_timeout",
             Field::OptionalSeconds(&mut self.block_timeout),
@@ -570,16 +546,8 @@ impl Params for ServiceSpec {
         v.field("workers", Field::Count(&mut self.workers, 0), "parallel workers (c)");
         v.group("queue", &mut self.queue);
         v.group("service", &mut self.service);
-        v.field(
-            "error_rate",
-            Field::Real(&mut self.error_rate, 0.0, 1.0),
-            "probability that the local work fails",
-        );
-        v.field(
-            "slowdown",
-            Field::Real(&mut self.slowdown, 0.0, 1e6),
-            "multiplies service times started from now on",
-        );
+        v.field("error_rate", Field::Real(&mut self.error_rate, 0.0, 1.0), "probability that the local work fails");
+        v.field("slowdown", Field::Real(&mut self.slowdown, 0.0, 1e6), "multiplies service times started from now on");
         v.field("up", Field::Flag(&mut self.up), "false = crashed: work inside is lost, arrivals refused");
     }
 }

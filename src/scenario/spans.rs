@@ -56,13 +56,15 @@ impl SpanIndex {
             let c = chars[i];
             let pos = (line, col);
             // Sequence element start.
-            if !c.is_whitespace() && !matches!(c, ']' | ',' | '/')
+            if !c.is_whitespace()
+                && !matches!(c, ']' | ',' | '/')
                 && let Some((_, Frame::Seq { started, .. })) = stack.last_mut()
-                    && !*started {
-                        *started = true;
-                        let p = path_of(&stack);
-                        spans.entry(p).or_insert(pos);
-                    }
+                && !*started
+            {
+                *started = true;
+                let p = path_of(&stack);
+                spans.entry(p).or_insert(pos);
+            }
             match c {
                 '/' if chars.get(i + 1) == Some(&'/') => {
                     while i < chars.len() && chars[i] != '\n' {
@@ -114,11 +116,8 @@ impl SpanIndex {
                 }
                 '(' | '{' | '[' => {
                     let prefix = path_of(&stack);
-                    let frame = if c == '[' {
-                        Frame::Seq { index: 0, started: false }
-                    } else {
-                        Frame::Keyed { key: None }
-                    };
+                    let frame =
+                        if c == '[' { Frame::Seq { index: 0, started: false } } else { Frame::Keyed { key: None } };
                     stack.push((prefix, frame));
                     last_word = None;
                 }

@@ -124,7 +124,9 @@ fn params_lists_every_path() {
     let out = sluice(&["params", "scenarios/mmck.ron"]);
     assert!(out.status.success());
     let listing = text(&out.stdout);
-    for path in ["clients.rate", "server.workers", "server.queue.capacity", "server.service.mean", "clients.retry.jitter"] {
+    for path in
+        ["clients.rate", "server.workers", "server.queue.capacity", "server.service.mean", "clients.retry.jitter"]
+    {
         assert!(listing.lines().any(|l| l.starts_with(path)), "`{path}` not listed:\n{listing}");
     }
 }

@@ -170,7 +170,8 @@ fn counts_balance_at_every_node_in_random_scenarios() {
             assert!(r.errors.is_empty(), "case {case}: {:?}", r.errors);
         }
         for n in s.report().nodes.values() {
-            let row = [n.completed, n.errors, n.rejected, n.dropped, n.timed_out, n.in_system, n.abandoned, n.cancelled];
+            let row =
+                [n.completed, n.errors, n.rejected, n.dropped, n.timed_out, n.in_system, n.abandoned, n.cancelled];
             for (total, x) in seen.iter_mut().zip(row) {
                 *total += x;
             }

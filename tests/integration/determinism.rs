@@ -98,10 +98,11 @@ fn chunked_advance_equals_straight_run() {
         let step = 0.37f64.min(next_change - chunked.now()).min(chunked.duration() - chunked.now());
         chunked.advance_by(step);
         if let Some((t, p, v)) = pending.peek()
-            && (chunked.now() - t).abs() < 1e-12 {
-                chunked.set(p, v).unwrap();
-                pending.next();
-            }
+            && (chunked.now() - t).abs() < 1e-12
+        {
+            chunked.set(p, v).unwrap();
+            pending.next();
+        }
     }
     assert_eq!(without_wall(&straight.report()), without_wall(&chunked.report()));
 }

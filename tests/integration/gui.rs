@@ -15,10 +15,7 @@ fn scenario(name: &str) -> PathBuf {
 }
 
 /// A harness around one panel; commands are applied after each frame, as in the app.
-fn harness(
-    state: GuiState,
-    panel: fn(&mut egui::Ui, &mut GuiState, &mut Vec<Command>),
-) -> Harness<'static, GuiState> {
+fn harness(state: GuiState, panel: fn(&mut egui::Ui, &mut GuiState, &mut Vec<Command>)) -> Harness<'static, GuiState> {
     Harness::builder().with_size(egui::vec2(900.0, 1400.0)).build_ui_state(
         move |ui, state: &mut GuiState| {
             let mut out = Vec::new();
@@ -157,7 +154,9 @@ fn exported_scenario_keeps_live_changes_and_layout() {
 fn real_window_screenshot_under_xvfb() {
     let has_xvfb = Process::new("sh").args(["-c", "command -v xvfb-run"]).output().is_ok_and(|o| o.status.success());
     if !has_xvfb {
-        eprintln!("\n*** SKIPPED real_window_screenshot_under_xvfb: xvfb-run not found (apt-get install -y xvfb mesa-vulkan-drivers) ***\n");
+        eprintln!(
+            "\n*** SKIPPED real_window_screenshot_under_xvfb: xvfb-run not found (apt-get install -y xvfb mesa-vulkan-drivers) ***\n"
+        );
         return;
     }
     let png = std::env::temp_dir().join(format!("sluice-smoke-{}.png", std::process::id()));
@@ -169,7 +168,12 @@ fn real_window_screenshot_under_xvfb() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("xvfb-run runs");
-    assert!(out.status.success(), "app failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "app failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let img = image::open(&png).expect("a PNG was written").to_rgb8();
     assert_eq!(img.dimensions(), (1280, 800));
     let mut distinct = std::collections::BTreeSet::new();

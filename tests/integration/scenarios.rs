@@ -27,7 +27,12 @@ fn every_shipped_scenario_runs() {
 fn mmck_answers_to_the_documented_paths() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/mmck.ron");
     let mut sim = Sim::from_file(path, Some(3)).unwrap();
-    for (p, v) in [("clients.rate", "2.5"), ("server.workers", "3"), ("server.queue.capacity", "4"), ("server.service.mean", "0.9")] {
+    for (p, v) in [
+        ("clients.rate", "2.5"),
+        ("server.workers", "3"),
+        ("server.queue.capacity", "4"),
+        ("server.service.mean", "0.9"),
+    ] {
         sim.set(p, v).unwrap();
         assert_eq!(sim.get(p).unwrap().to_string(), v, "{p}");
     }

@@ -70,7 +70,12 @@ fn mm1_wait_and_littles_law() {
     let q = replicate(&text, |r| {
         let s = &r.nodes["server"];
         let rate = s.arrivals as f64 / (r.sim_time_s - r.warmup_s);
-        vec![s.wait_s.mean, s.latency_s.mean, s.in_system_mean - rate * s.latency_s.mean, s.queue_len_mean - rate * s.wait_s.mean]
+        vec![
+            s.wait_s.mean,
+            s.latency_s.mean,
+            s.in_system_mean - rate * s.latency_s.mean,
+            s.queue_len_mean - rate * s.wait_s.mean,
+        ]
     });
     assert_in_ci("M/M/1 Wq", &q[0], lambda / (mu * (mu - lambda)));
     assert_in_ci("M/M/1 W", &q[1], 1.0 / (mu - lambda));
