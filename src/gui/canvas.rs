@@ -62,7 +62,6 @@ pub fn canvas_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
         out.push(Command::Select(None));
     }
     let painter = ui.painter_at(rect);
-    painter.rect_filled(rect, 0.0, Color32::from_rgb(22, 24, 28));
     let to_screen = |p: (f32, f32)| rect.min + view.offset + vec2(p.0, p.1) * view.zoom;
     let names = state.sim.node_names();
     let views: Vec<NodeView> = names.iter().filter_map(|n| state.sim.node(n)).collect();

@@ -89,6 +89,8 @@ pub struct GuiState {
     pub fault_factor: f64,
     pub fault_seconds: f64,
     pub plot_metric: usize,
+    /// Pause when the clock reaches the scenario's duration.
+    pub stop_at_end: bool,
 }
 
 /// The plot metrics offered, with a label and a unit.
@@ -125,6 +127,7 @@ impl GuiState {
             fault_factor: 3.0,
             fault_seconds: 20.0,
             plot_metric: 0,
+            stop_at_end: true,
         }
     }
 
@@ -161,11 +164,15 @@ impl GuiState {
             return 0;
         }
         let start = std::time::Instant::now();
-        let target = if self.fastest {
+        let mut target = if self.fastest {
             u64::MAX
         } else {
             self.sim.now_nanos().saturating_add(secs_to_nanos(wall_dt * self.speed))
         };
+        let end = secs_to_nanos(self.sim.duration());
+        if self.stop_at_end && self.sim.now_nanos() < end {
+            target = target.min(end);
+        }
         let mut handled = 0;
         // Chunks of events until the horizon or the budget: results depend only on sim time.
         loop {
@@ -175,7 +182,8 @@ impl GuiState {
                 break;
             }
         }
-        if self.fastest && self.sim.next_event_time().is_none() {
+        let at_end = self.stop_at_end && self.sim.now_nanos() >= end;
+        if at_end || (self.fastest && self.sim.next_event_time().is_none()) {
             self.playing = false;
         }
         handled
