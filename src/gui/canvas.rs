@@ -58,9 +58,7 @@ pub fn canvas_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
             view.zoom = (view.zoom * (1.0 + scroll * 0.001)).clamp(0.3, 3.0);
         }
     }
-    if bg.clicked() {
-        out.push(Command::Select(None));
-    }
+    let mut edge_clicked = None;
     let painter = ui.painter_at(rect);
     let to_screen = |p: (f32, f32)| rect.min + view.offset + vec2(p.0, p.1) * view.zoom;
     let names = state.sim.node_names();
@@ -76,8 +74,14 @@ pub fn canvas_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
             let a = to_screen(from) + vec2(CARD.x, CARD.y / 2.0) * view.zoom;
             let b = to_screen(to) + vec2(0.0, CARD.y / 2.0) * view.zoom;
             let colour = if e.cut { Color32::from_rgb(220, 60, 60) } else { Color32::from_gray(110) };
-            painter.line_segment([a, b], Stroke::new(2.0 * view.zoom, colour));
+            let selected = state.selected_edge.as_deref() == Some(e.name.as_str());
+            let width = if selected { 4.0 } else { 2.0 };
+            painter.line_segment([a, b], Stroke::new(width * view.zoom, colour));
             arrow_head(&painter, a, b, colour, view.zoom);
+            // Clicking near the line selects the edge (its policy in the inspector).
+            if bg.clicked() && bg.interact_pointer_pos().is_some_and(|p| distance_to_segment(p, a, b) < 6.0) {
+                edge_clicked = Some(e.name.clone());
+            }
             // Particles: about one per 5 requests/s, moving at a fixed speed; colour by the
             // share of retries and failures in the last sample.
             let rate = if last.span > 0.0 { last.arrivals as f64 / last.span } else { 0.0 };
@@ -99,6 +103,11 @@ pub fn canvas_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
             }
         }
     }
+    match edge_clicked {
+        Some(edge) => out.push(Command::SelectEdge(edge)),
+        None if bg.clicked() => out.push(Command::Select(None)),
+        None => {}
+    }
     // Cards.
     for v in &views {
         let pos = *state.layout.get(&v.name).unwrap_or(&(0.0, 0.0));
@@ -114,6 +123,12 @@ pub fn canvas_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
         draw_card(&painter, card, v, state.selected.as_deref() == Some(v.name.as_str()), view.zoom);
     }
     ui.data_mut(|d| d.insert_temp(id, view));
+}
+
+fn distance_to_segment(p: Pos2, a: Pos2, b: Pos2) -> f32 {
+    let ab = b - a;
+    let t = ((p - a).dot(ab) / ab.length_sq().max(1e-6)).clamp(0.0, 1.0);
+    (a + ab * t).distance(p)
 }
 
 fn arrow_head(painter: &egui::Painter, a: Pos2, b: Pos2, colour: Color32, zoom: f32) {

@@ -135,10 +135,30 @@ pub fn inspector_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
             if view.up { "up" } else { "DOWN" }
         )),
     };
+    // An edge selected on the canvas narrows the list to its policy.
+    let edge_prefix = state.selected_edge.as_ref().and_then(|edge| {
+        let (_, to) = edge.split_once("->")?;
+        Some(match view.kind {
+            NodeKind::Source => String::new(),
+            NodeKind::Service => format!("calls.{to}."),
+        })
+    });
+    if let Some(edge) = &state.selected_edge {
+        ui.label(RichText::new(format!("edge {edge}")).strong());
+    }
+    let source_own = |short: &str| short == "rate" || short.starts_with("arrivals.");
     ui.separator();
     egui::Grid::new("inspector").num_columns(2).striped(true).show(ui, |ui| {
         for p in state.sim.params(&name) {
             let short = p.path[name.len() + 1..].to_string();
+            let shown = match &edge_prefix {
+                None => true,
+                Some(prefix) if prefix.is_empty() => !source_own(&short),
+                Some(prefix) => short.starts_with(prefix.as_str()),
+            };
+            if !shown {
+                continue;
+            }
             ui.label(&short).on_hover_text(p.help);
             if let Some(value) = param_widget(ui, &p.path, &p.kind, &p.value) {
                 out.push(Command::Set { path: p.path.clone(), value });

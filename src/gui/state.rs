@@ -41,7 +41,10 @@ pub enum Command {
         value: String,
         secs: f64,
     },
+    /// Select a node (or nothing).
     Select(Option<String>),
+    /// Select an edge (`from->to`): the inspector shows its policy.
+    SelectEdge(String),
     /// Load a scenario file (picker or "open").
     Load(PathBuf),
     SaveSession(PathBuf),
@@ -72,6 +75,8 @@ pub struct GuiState {
     /// Run as fast as the frame budget allows.
     pub fastest: bool,
     pub selected: Option<String>,
+    /// The edge shown in the inspector (`from->to`), if an edge was clicked.
+    pub selected_edge: Option<String>,
     /// Node positions on the canvas (logical points).
     pub layout: BTreeMap<String, (f32, f32)>,
     pub catalog: Vec<ScenarioEntry>,
@@ -116,6 +121,7 @@ impl GuiState {
             speed: 1.0,
             fastest: false,
             selected: None,
+            selected_edge: None,
             layout,
             catalog: Vec::new(),
             status: String::new(),
@@ -235,6 +241,12 @@ impl GuiState {
             Command::SetFor { path, value, secs } => self.sim.set_for(&path, &value, secs),
             Command::Select(s) => {
                 self.selected = s;
+                self.selected_edge = None;
+                Ok(())
+            }
+            Command::SelectEdge(edge) => {
+                self.selected = edge.split_once("->").map(|(from, _)| from.to_string());
+                self.selected_edge = Some(edge);
                 Ok(())
             }
             Command::Load(path) => GuiState::open(&path, None).map(|fresh| {

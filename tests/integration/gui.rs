@@ -197,3 +197,17 @@ fn without_a_display_the_app_says_so_in_one_line() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("no display") && err.contains("sluice run"), "{err}");
 }
+
+#[test]
+fn clicking_an_edge_narrows_the_inspector_to_its_policy() {
+    let mut state = GuiState::open(&scenario("three-tier.ron"), None).unwrap();
+    state.apply(Command::SelectEdge("api->db".into()));
+    assert_eq!(state.selected.as_deref(), Some("api"));
+    let mut h = harness(state, inspector_ui);
+    h.run();
+    assert!(h.query_by_label("api.calls.db.retry.max_attempts +").is_some());
+    assert!(h.query_by_label("api.workers +").is_none(), "the node's own fields are hidden");
+    h.get_by_label("api.calls.db.retry.max_attempts +").click();
+    h.run();
+    assert_eq!(h.state_mut().sim.get("api.calls.db.retry.max_attempts").unwrap(), Value::Count(2));
+}
