@@ -322,6 +322,12 @@ impl Sim {
             {
                 *out.entry(name.clone()).or_default() += 1;
             }
+            // A direct call is also its source's request in the system.
+            if let Some(d) = c.direct.filter(|d| d.counted)
+                && let Some((name, _)) = index.nodes.iter().find(|(_, e)| **e == d.source)
+            {
+                *out.entry(name.clone()).or_default() += 1;
+            }
         }
         // A source's requests in the system are its live exchanges (waiting or backing off).
         for (_, e) in k.exchanges.slots() {

@@ -11,12 +11,15 @@ use crate::engine::kernel::Net;
 use crate::engine::time::{Nanos, secs_to_nanos};
 use crate::metrics::stats::Label;
 use crate::model::policy::backoff;
-use crate::model::request::{Call, CallState, NONE, Origin};
+use crate::model::request::{Call, CallState, Direct, NONE, Origin};
 use crate::scenario::schema::Outcome;
 
 impl Net<'_, '_> {
     /// Whether the caller of `exchange` has a timeout (and so can notice a silent drop).
     pub(crate) fn caller_has_timeout(&self, exchange: ExchangeId) -> bool {
+        if exchange == NONE {
+            return false; // direct calls have no policy, hence no timeout
+        }
         let link = self.k.exchanges.get(exchange).link;
         self.links.get(link).is_ok_and(|l| l.policy.timeout.is_some())
     }
@@ -32,9 +35,60 @@ impl Net<'_, '_> {
     pub(crate) fn respond(&mut self, call: CallId, outcome: Outcome, retry_after: Option<Nanos>) {
         let c = *self.k.calls.get(call);
         self.free_call(call);
-        if c.caller_waiting {
+        if let Some(d) = c.direct {
+            self.direct_done(d, c.class, outcome);
+        } else if c.caller_waiting {
             self.attempt_finished(c.exchange, outcome, retry_after);
         }
+    }
+
+    /// Sends a source's request over a policy-free edge straight to the callee: the same
+    /// history as an exchange with one attempt, no timeout and no breaker, without the record.
+    pub(crate) fn send_direct(&mut self, d: Direct, class: u8) {
+        let Ok(mut link) = self.links.get_mut(d.link) else { return };
+        link.stats.attempts += 1;
+        link.stats.in_flight += 1;
+        link.stats.by_attempt[0] += 1;
+        let to = link.to;
+        let priority = self.k.classes.get(class as usize).map_or(0, |c| c.priority);
+        let now = self.k.now;
+        let call = self.k.calls.insert(Call {
+            node: to,
+            exchange: NONE,
+            class,
+            priority,
+            arrived: now,
+            started: now,
+            generation: 0,
+            state: CallState::Queued,
+            labeled: false,
+            counted: false,
+            caller_waiting: true,
+            is_retry: false,
+            next_call: 0,
+            downstream: NONE,
+            held_worker_at: None,
+            direct: Some(d),
+        });
+        self.arrive(call);
+    }
+
+    /// A direct call's answer reaches its source.
+    fn direct_done(&mut self, d: Direct, class: u8, outcome: Outcome) {
+        if let Ok(mut link) = self.links.get_mut(d.link) {
+            let s = &mut link.stats;
+            s.in_flight = s.in_flight.saturating_sub(1);
+            match outcome {
+                Outcome::Ok => s.ok += 1,
+                Outcome::Error => s.errors += 1,
+                Outcome::Rejected => s.rejected += 1,
+                Outcome::Dropped => s.dropped += 1,
+                Outcome::Timeout => s.timeouts += 1,
+                Outcome::BreakerOpen => {}
+            }
+            s.gave_up += u64::from(outcome != Outcome::Ok);
+        }
+        self.source_request_done(d.source, d.counted, class, d.created, outcome);
     }
 
     /// Sends the next attempt of `ex` through the breaker to the callee.
@@ -108,6 +162,7 @@ impl Net<'_, '_> {
             next_call: 0,
             downstream: NONE,
             held_worker_at: None,
+            direct: None,
         });
         self.k.exchanges.get_mut(ex).call = call;
         self.arrive(call);
@@ -225,7 +280,7 @@ impl Net<'_, '_> {
         let e = *em;
         self.k.exchanges.remove(ex);
         match e.origin {
-            Origin::Source(source) => self.source_request_done(source, &e, outcome),
+            Origin::Source(source) => self.source_request_done(source, e.counted, e.class, e.created, outcome),
             Origin::Worker(call) => self.downstream_done(call, outcome),
         }
     }

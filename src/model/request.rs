@@ -59,8 +59,21 @@ pub struct Call {
     pub next_call: u16,
     /// The downstream exchange the worker waits on (`Downstream` state).
     pub downstream: ExchangeId,
-    /// When `Forwarding`/`Blocked` after a route: the node whose worker is held.
+    /// When `Blocked` after a route: the node whose worker is held.
     pub held_worker_at: Option<Entity>,
+    /// Set for a source's request over an edge with no policy (no timeout, retry or breaker):
+    /// the call answers the source directly, without an exchange record.
+    pub direct: Option<Direct>,
+}
+
+/// The origin of a direct call (see [`Call::direct`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Direct {
+    pub source: Entity,
+    pub link: Entity,
+    pub created: Nanos,
+    /// Counted in the source's statistics.
+    pub counted: bool,
 }
 
 /// Who started an exchange.

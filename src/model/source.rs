@@ -15,7 +15,7 @@ use crate::engine::kernel::Net;
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, nanos_to_secs, secs_to_nanos};
 use crate::metrics::stats::{Label, RejectReason};
-use crate::model::request::{Exchange, NONE, Origin};
+use crate::model::request::{Direct, Exchange, NONE, Origin};
 use crate::scenario::schema::{Arrivals, Outcome, Shape, SourceSpec};
 
 /// A source of requests (component of a node entity).
@@ -241,6 +241,14 @@ impl Net<'_, '_> {
     /// Opens the exchange of a new logical request and sends its first attempt.
     fn send_new(&mut self, source: Entity, class: u8, link: Entity, counted: bool) {
         let now = self.k.now;
+        let direct = self.links.get(link).is_ok_and(|l| {
+            let p = &l.policy;
+            p.timeout.is_none() && p.retry.max_attempts <= 1 && !p.breaker.enabled && !l.cut
+        });
+        if direct {
+            self.send_direct(Direct { source, link, created: now, counted }, class);
+            return;
+        }
         let ex = self.k.exchanges.insert(Exchange {
             link,
             origin: Origin::Source(source),
@@ -261,13 +269,15 @@ impl Net<'_, '_> {
     pub(crate) fn source_request_done(
         &mut self,
         source: Entity,
-        e: &crate::model::request::Exchange,
+        counted: bool,
+        class: u8,
+        created: Nanos,
         outcome: Outcome,
     ) {
         let now = self.k.now;
         let Ok((mut src, mut stats)) = self.sources.get_mut(source) else { return };
-        if e.counted {
-            stats.label(e.class, source_label(outcome), now - e.created);
+        if counted {
+            stats.label(class, source_label(outcome), now - created);
         }
         if let Arrivals::Closed { think, .. } = &src.spec.arrivals {
             if src.retiring > 0 {
