@@ -18,15 +18,36 @@ pub type CallId = u32;
 /// Index of an exchange (a caller's logical request across retries) in the exchange slab.
 pub type ExchangeId = u32;
 
+/// An entity stored as two `u32`s: `Entity` is 8-byte aligned, which would pad every calendar
+/// entry from 32 to 40 bytes; the heap moves entries on every push and pop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntityBits([u32; 2]);
+
+impl From<Entity> for EntityBits {
+    #[inline]
+    fn from(e: Entity) -> Self {
+        let b = e.to_bits();
+        Self([b as u32, (b >> 32) as u32])
+    }
+}
+
+impl EntityBits {
+    /// The entity (a placeholder if the bits were somehow invalid; lookups then fail softly).
+    #[inline]
+    pub fn entity(self) -> Entity {
+        Entity::try_from_bits(u64::from(self.0[0]) | (u64::from(self.0[1]) << 32)).unwrap_or(Entity::PLACEHOLDER)
+    }
+}
+
 /// Something that happens at a simulated instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
     /// An open-loop source emits its next request (stale if `generation` changed).
-    Arrival { source: Entity, generation: u32 },
+    Arrival { source: EntityBits, generation: u32 },
     /// One closed-loop client finished thinking and sends a request.
-    ThinkDone { source: Entity },
+    ThinkDone { source: EntityBits },
     /// An on/off source switches phase (stale if `generation` changed).
-    PhaseSwitch { source: Entity, generation: u32 },
+    PhaseSwitch { source: EntityBits, generation: u32 },
     /// A worker finishes the local part of a call (stale if the call's generation changed).
     ServiceDone { call: CallId, generation: u32 },
     /// The caller's per-attempt timeout fires (stale if the exchange's generation changed).
@@ -36,7 +57,7 @@ pub enum Event {
     /// The backoff of a retry has elapsed: send the next attempt.
     RetryDue { exchange: ExchangeId, generation: u32 },
     /// Automatic OPEN → HALF_OPEN transition of a circuit breaker.
-    BreakerWaitOver { link: Entity, generation: u32 },
+    BreakerWaitOver { link: EntityBits, generation: u32 },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -106,6 +127,13 @@ impl Calendar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_stay_small_and_entities_round_trip() {
+        assert!(std::mem::size_of::<Scheduled>() <= 32);
+        let e = Entity::from_bits(0x0000_0002_0000_0007);
+        assert_eq!(EntityBits::from(e).entity(), e);
+    }
 
     #[test]
     fn pops_by_time_then_by_scheduling_order() {

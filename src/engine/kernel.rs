@@ -209,14 +209,14 @@ pub fn advance(mut net: Net, request: Res<RunRequest>) {
 impl Net<'_, '_> {
     fn dispatch(&mut self, event: Event) {
         match event {
-            Event::Arrival { source, generation } => self.on_arrival(source, generation),
-            Event::ThinkDone { source } => self.on_think_done(source),
-            Event::PhaseSwitch { source, generation } => self.on_phase_switch(source, generation),
+            Event::Arrival { source, generation } => self.on_arrival(source.entity(), generation),
+            Event::ThinkDone { source } => self.on_think_done(source.entity()),
+            Event::PhaseSwitch { source, generation } => self.on_phase_switch(source.entity(), generation),
             Event::ServiceDone { call, generation } => self.on_service_done(call, generation),
             Event::CallTimeout { exchange, generation } => self.on_call_timeout(exchange, generation),
             Event::BlockTimeout { call, generation } => self.on_block_timeout(call, generation),
             Event::RetryDue { exchange, generation } => self.on_retry_due(exchange, generation),
-            Event::BreakerWaitOver { link, generation } => self.on_breaker_timer(link, generation),
+            Event::BreakerWaitOver { link, generation } => self.on_breaker_timer(link.entity(), generation),
         }
     }
 
@@ -367,7 +367,7 @@ impl Net<'_, '_> {
         if t.to == BreakerState::Open && l.policy.breaker.automatic_half_open {
             let at = self.k.now.saturating_add(super::time::secs_to_nanos(l.policy.breaker.open_wait));
             let generation = l.breaker.generation;
-            self.k.calendar.schedule(at, Event::BreakerWaitOver { link, generation });
+            self.k.calendar.schedule(at, Event::BreakerWaitOver { link: link.into(), generation });
         }
         self.k.note(&name, format!("breaker {} -> {}", t.from.name(), t.to.name()));
     }

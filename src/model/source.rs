@@ -145,7 +145,7 @@ impl Net<'_, '_> {
                     (0..clients).map(|_| now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0))).collect();
                 drop(src);
                 for at in times {
-                    self.k.calendar.schedule(at, Event::ThinkDone { source });
+                    self.k.calendar.schedule(at, Event::ThinkDone { source: source.into() });
                 }
             }
             Arrivals::OnOff { on, .. } => {
@@ -153,9 +153,10 @@ impl Net<'_, '_> {
                 let e: f64 = Exp1.sample(&mut src.rng_phase);
                 let generation = src.phase_generation;
                 drop(src);
-                self.k
-                    .calendar
-                    .schedule(now.saturating_add(secs_to_nanos(e * on)), Event::PhaseSwitch { source, generation });
+                self.k.calendar.schedule(
+                    now.saturating_add(secs_to_nanos(e * on)),
+                    Event::PhaseSwitch { source: source.into(), generation },
+                );
                 self.schedule_arrival(source);
             }
             _ => {
@@ -171,7 +172,7 @@ impl Net<'_, '_> {
         src.generation = src.generation.wrapping_add(1);
         let generation = src.generation;
         if let Some(at) = src.next_arrival(now) {
-            self.k.calendar.schedule(at, Event::Arrival { source, generation });
+            self.k.calendar.schedule(at, Event::Arrival { source: source.into(), generation });
         }
     }
 
@@ -192,7 +193,7 @@ impl Net<'_, '_> {
         }
         drop((src, stats));
         if let Some(at) = next {
-            self.k.calendar.schedule(at, Event::Arrival { source, generation });
+            self.k.calendar.schedule(at, Event::Arrival { source: source.into(), generation });
         }
         self.send_new(source, class, link, counted);
     }
@@ -219,9 +220,10 @@ impl Net<'_, '_> {
         let mean = if src.on { on } else { off };
         let e: f64 = Exp1.sample(&mut src.rng_phase);
         drop(src);
-        self.k
-            .calendar
-            .schedule(now.saturating_add(secs_to_nanos(e * mean).max(1)), Event::PhaseSwitch { source, generation });
+        self.k.calendar.schedule(
+            now.saturating_add(secs_to_nanos(e * mean).max(1)),
+            Event::PhaseSwitch { source: source.into(), generation },
+        );
         // Entering OFF voids the pending arrival; entering ON draws a fresh one.
         self.schedule_arrival(source);
     }
@@ -288,7 +290,7 @@ impl Net<'_, '_> {
             let think = think.clone();
             let at = now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0));
             drop((src, stats));
-            self.k.calendar.schedule(at, Event::ThinkDone { source });
+            self.k.calendar.schedule(at, Event::ThinkDone { source: source.into() });
         }
     }
 
@@ -310,7 +312,7 @@ impl Net<'_, '_> {
                         (0..extra).map(|_| now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0))).collect();
                     drop(src);
                     for at in times {
-                        self.k.calendar.schedule(at, Event::ThinkDone { source });
+                        self.k.calendar.schedule(at, Event::ThinkDone { source: source.into() });
                     }
                 } else {
                     src.retiring += effective - clients;
