@@ -112,6 +112,10 @@ impl Gauge {
     /// Sets the value at `now`, accumulating the area under the old value.
     #[inline]
     pub fn set(&mut self, now: Nanos, warmup: Nanos, value: u64) {
+        // Integration is lazy: an unchanged value accumulates on the next change or sample.
+        if value == self.value {
+            return;
+        }
         self.advance(now, warmup);
         self.value = value;
         if now >= warmup {
@@ -126,6 +130,9 @@ impl Gauge {
         let from = self.last.max(warmup);
         if now > from {
             self.area += u128::from(self.value) * u128::from(now - from);
+            // The value held over a measured span counts for the maximum even if it was set
+            // before the warm-up ended.
+            self.max = self.max.max(self.value);
         }
         self.last = self.last.max(now);
     }
@@ -354,6 +361,16 @@ impl NodeStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gauges_integrate_lazily_and_respect_the_warmup() {
+        let mut g = Gauge::default();
+        g.set(0, 10, 4); // before the warm-up: not counted
+        g.set(5, 10, 4); // unchanged: nothing to do
+        g.set(20, 10, 2); // 4 held over [10, 20]
+        assert_eq!(g.mean_until(30, 10), (4.0 * 10.0 + 2.0 * 10.0) / 20.0);
+        assert_eq!(g.max, 4, "a value set before the warm-up and held after it counts");
+    }
 
     #[test]
     fn window_histogram_quantiles_are_within_its_resolution() {
