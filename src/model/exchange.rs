@@ -76,17 +76,8 @@ impl Net<'_, '_> {
     /// A direct call's answer reaches its source.
     fn direct_done(&mut self, d: Direct, class: u8, outcome: Outcome) {
         if let Ok(mut link) = self.links.get_mut(d.link) {
-            let s = &mut link.stats;
-            s.in_flight = s.in_flight.saturating_sub(1);
-            match outcome {
-                Outcome::Ok => s.ok += 1,
-                Outcome::Error => s.errors += 1,
-                Outcome::Rejected => s.rejected += 1,
-                Outcome::Dropped => s.dropped += 1,
-                Outcome::Timeout => s.timeouts += 1,
-                Outcome::BreakerOpen => {}
-            }
-            s.gave_up += u64::from(outcome != Outcome::Ok);
+            link.stats.record_outcome(outcome);
+            link.stats.gave_up += u64::from(outcome != Outcome::Ok);
         }
         self.source_request_done(d.source, d.counted, class, d.created, outcome);
     }
@@ -177,16 +168,7 @@ impl Net<'_, '_> {
         e.live = false;
         let (link_id, started) = (e.link, e.attempt_started);
         if let Ok(mut link) = self.links.get_mut(link_id) {
-            let s = &mut link.stats;
-            s.in_flight = s.in_flight.saturating_sub(1);
-            match outcome {
-                Outcome::Ok => s.ok += 1,
-                Outcome::Error => s.errors += 1,
-                Outcome::Rejected => s.rejected += 1,
-                Outcome::Dropped => s.dropped += 1,
-                Outcome::Timeout => s.timeouts += 1,
-                Outcome::BreakerOpen => {}
-            }
+            link.stats.record_outcome(outcome);
             let l = &mut *link;
             let transition = l.breaker.record(&l.policy.breaker, now, outcome != Outcome::Ok, now - started);
             drop(link);
@@ -210,8 +192,8 @@ impl Net<'_, '_> {
             let delay = match hint {
                 Some(h) if spec.honour_retry_after => h,
                 _ => {
-                    let spec = spec.clone();
-                    backoff(&spec, e.attempt, e.prev_backoff, &mut link.rng)
+                    let l = &mut *link;
+                    backoff(&l.policy.retry, e.attempt, e.prev_backoff, &mut l.rng)
                 }
             };
             drop(link);

@@ -13,7 +13,7 @@ use bevy::ecs::entity::Entity;
 
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, secs_to_nanos};
-use crate::scenario::schema::{BreakerSpec, CallPolicy, Jitter, RetrySpec};
+use crate::scenario::schema::{BreakerSpec, CallPolicy, Jitter, Outcome, RetrySpec};
 
 /// The three states of a circuit breaker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -232,6 +232,21 @@ pub struct LinkStats {
     /// Attempts sent, by attempt number (index 0 = first attempts; the last slot collects
     /// attempt 16 and later): the retry amplification, layer by layer.
     pub by_attempt: [u64; 16],
+}
+
+impl LinkStats {
+    /// Counts the outcome of one attempt that was sent (not one refused by the breaker).
+    pub fn record_outcome(&mut self, outcome: Outcome) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        match outcome {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Error => self.errors += 1,
+            Outcome::Rejected => self.rejected += 1,
+            Outcome::Dropped => self.dropped += 1,
+            Outcome::Timeout => self.timeouts += 1,
+            Outcome::BreakerOpen => {}
+        }
+    }
 }
 
 /// An edge between a caller (source or service worker) and a callee, with its policy.
