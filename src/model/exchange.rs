@@ -42,34 +42,19 @@ impl Net<'_, '_> {
         }
     }
 
+    /// Stores a new call, with the queue priority of its class.
+    fn new_call(&mut self, mut call: Call) -> CallId {
+        call.priority = self.k.classes.get(call.class as usize).map_or(0, |c| c.priority);
+        self.k.calls.insert(call)
+    }
+
     /// Sends a source's request over a policy-free edge straight to the callee: the same
     /// history as an exchange with one attempt, no timeout and no breaker, without the record.
     pub(crate) fn send_direct(&mut self, d: Direct, class: u8) {
         let Ok(mut link) = self.links.get_mut(d.link) else { return };
-        link.stats.attempts += 1;
-        link.stats.in_flight += 1;
-        link.stats.by_attempt[0] += 1;
+        link.stats.record_sent(1);
         let to = link.to;
-        let priority = self.k.classes.get(class as usize).map_or(0, |c| c.priority);
-        let now = self.k.now;
-        let call = self.k.calls.insert(Call {
-            node: to,
-            exchange: NONE,
-            class,
-            priority,
-            arrived: now,
-            started: now,
-            generation: 0,
-            state: CallState::Queued,
-            labeled: false,
-            counted: false,
-            caller_waiting: true,
-            is_retry: false,
-            next_call: 0,
-            downstream: NONE,
-            held_worker_at: None,
-            direct: Some(d),
-        });
+        let call = self.new_call(Call { direct: Some(d), ..Call::attempt(to, NONE, class, self.k.now, false) });
         self.arrive(call);
     }
 
@@ -98,9 +83,7 @@ impl Net<'_, '_> {
         if !permitted {
             link.stats.breaker_rejected += 1;
         } else {
-            link.stats.attempts += 1;
-            link.stats.in_flight += 1;
-            link.stats.by_attempt[(attempt as usize - 1).min(15)] += 1;
+            link.stats.record_sent(attempt);
         }
         drop(link);
         if attempt > 1
@@ -136,25 +119,7 @@ impl Net<'_, '_> {
             }
             return;
         }
-        let priority = self.k.classes.get(class as usize).map_or(0, |c| c.priority);
-        let call = self.k.calls.insert(Call {
-            node: to,
-            exchange: ex,
-            class,
-            priority,
-            arrived: now,
-            started: now,
-            generation: 0,
-            state: CallState::Queued,
-            labeled: false,
-            counted: false,
-            caller_waiting: true,
-            is_retry: attempt > 1,
-            next_call: 0,
-            downstream: NONE,
-            held_worker_at: None,
-            direct: None,
-        });
+        let call = self.new_call(Call::attempt(to, ex, class, now, attempt > 1));
         self.k.exchanges.get_mut(ex).call = call;
         self.arrive(call);
     }

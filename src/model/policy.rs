@@ -235,6 +235,13 @@ pub struct LinkStats {
 }
 
 impl LinkStats {
+    /// Counts an attempt sent (`attempt` is 1 for the first).
+    pub fn record_sent(&mut self, attempt: u32) {
+        self.attempts += 1;
+        self.in_flight += 1;
+        self.by_attempt[(attempt.max(1) as usize - 1).min(15)] += 1;
+    }
+
     /// Counts the outcome of one attempt that was sent (not one refused by the breaker).
     pub fn record_outcome(&mut self, outcome: Outcome) {
         self.in_flight = self.in_flight.saturating_sub(1);

@@ -66,6 +66,31 @@ pub struct Call {
     pub direct: Option<Direct>,
 }
 
+impl Call {
+    /// A new attempt arriving at `node` now (its arrival is recorded by the service; the
+    /// kernel fills in the class's queue priority).
+    pub fn attempt(node: Entity, exchange: ExchangeId, class: u8, now: Nanos, is_retry: bool) -> Self {
+        Self {
+            node,
+            exchange,
+            class,
+            priority: 0,
+            arrived: now,
+            started: now,
+            generation: 0,
+            state: CallState::Queued,
+            labeled: false,
+            counted: false,
+            caller_waiting: true,
+            is_retry,
+            next_call: 0,
+            downstream: NONE,
+            held_worker_at: None,
+            direct: None,
+        }
+    }
+}
+
 /// The origin of a direct call (see [`Call::direct`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Direct {
