@@ -227,6 +227,19 @@ impl Sim {
         r
     }
 
+    /// The scenario with every parameter at its live value (changes applied so far included)
+    /// and no timeline: what "export the tweaked scenario" writes.
+    pub fn current_scenario(&mut self) -> Scenario {
+        let mut scn = self.scenario.clone();
+        for (name, node) in scn.nodes.iter_mut() {
+            let values =
+                self.params(name).into_iter().map(|p| (p.path[name.len() + 1..].to_string(), p.value)).collect();
+            write_back(node, &values);
+        }
+        scn.timeline.clear();
+        scn
+    }
+
     /// Every timeline entry (scripted, user, reverts), applied or pending.
     pub fn timeline(&self) -> &[TimelineEntry] {
         self.kernel().timeline.entries()
@@ -376,6 +389,40 @@ impl Sim {
                 })
                 .collect(),
             errors: k.errors.clone(),
+        }
+    }
+}
+
+/// Copies live values (by relative path) into a node's spec through the same registry.
+fn write_back(node: &mut crate::scenario::schema::NodeSpec, values: &std::collections::BTreeMap<String, Value>) {
+    use crate::params::{Finder, Params};
+    use crate::scenario::schema::{CallPolicy, NodeSpec};
+    let set = |p: &mut dyn Params, prefix: &str| {
+        for (path, value) in values {
+            let Some(rest) = path.strip_prefix(prefix) else { continue };
+            let mut f = Finder::new(rest, |field| {
+                let _ = field.set(value);
+            });
+            p.visit(&mut f);
+        }
+    };
+    match node {
+        NodeSpec::Source(s) => {
+            set(s, "");
+            let mut policy = s.policy();
+            set(&mut policy, "");
+            let CallPolicy { timeout, retry, breaker, cancel_on_timeout } = policy;
+            (s.timeout, s.retry, s.breaker, s.cancel_on_timeout) = (timeout, retry, breaker, cancel_on_timeout);
+        }
+        NodeSpec::Service(s) => {
+            set(s, "");
+            for call in &mut s.calls {
+                let mut policy = call.policy();
+                set(&mut policy, &format!("calls.{}.", call.to));
+                let CallPolicy { timeout, retry, breaker, cancel_on_timeout } = policy;
+                (call.timeout, call.retry, call.breaker, call.cancel_on_timeout) =
+                    (timeout, retry, breaker, cancel_on_timeout);
+            }
         }
     }
 }

@@ -288,22 +288,9 @@ impl GuiState {
 
     /// The scenario with the live parameter values and canvas layout, as RON.
     pub fn tweaked_scenario(&mut self) -> String {
-        let mut scn = self.sim.scenario().clone();
-        for (name, node) in scn.nodes.iter_mut() {
-            let params = self.sim.params(name);
-            let values: BTreeMap<String, String> =
-                params.into_iter().map(|p| (p.path[name.len() + 1..].to_string(), p.value.to_string())).collect();
-            write_back(node, &values);
-        }
+        let mut scn = self.sim.current_scenario();
         scn.layout = self.layout.clone();
-        scn.timeline.clear();
-        let pretty = ron::ser::PrettyConfig::default().struct_names(true);
-        ron::Options::default()
-            .with_default_extension(
-                ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
-            )
-            .to_string_pretty(&scn, pretty)
-            .unwrap_or_default()
+        crate::scenario::to_ron(&scn)
     }
 
     fn export_scenario(&mut self, path: &Path) -> Result<(), String> {
@@ -314,40 +301,6 @@ impl GuiState {
     /// Sim time, seconds.
     pub fn now(&self) -> f64 {
         nanos_to_secs(self.sim.now_nanos())
-    }
-}
-
-/// Copies live values (by relative path) into a node's spec through the same registry.
-fn write_back(node: &mut crate::scenario::schema::NodeSpec, values: &BTreeMap<String, String>) {
-    use crate::params::{Finder, Params, parse_value};
-    use crate::scenario::schema::{CallPolicy, NodeSpec};
-    let set = |p: &mut dyn Params, prefix: &str| {
-        for (path, value) in values {
-            let Some(rest) = path.strip_prefix(prefix) else { continue };
-            let mut f = Finder::new(rest, |field| {
-                let _ = field.set(&parse_value(value));
-            });
-            p.visit(&mut f);
-        }
-    };
-    match node {
-        NodeSpec::Source(s) => {
-            set(s, "");
-            let mut policy = s.policy();
-            set(&mut policy, "");
-            let CallPolicy { timeout, retry, breaker, cancel_on_timeout } = policy;
-            (s.timeout, s.retry, s.breaker, s.cancel_on_timeout) = (timeout, retry, breaker, cancel_on_timeout);
-        }
-        NodeSpec::Service(s) => {
-            set(s, "");
-            for call in &mut s.calls {
-                let mut policy = call.policy();
-                set(&mut policy, &format!("calls.{}.", call.to));
-                let CallPolicy { timeout, retry, breaker, cancel_on_timeout } = policy;
-                (call.timeout, call.retry, call.breaker, call.cancel_on_timeout) =
-                    (timeout, retry, breaker, cancel_on_timeout);
-            }
-        }
     }
 }
 

@@ -99,12 +99,22 @@ impl<'a> Reporter<'a> {
     }
 }
 
+/// The RON dialect of scenario files: `Some` may be omitted (`timeout: 1.0`) and enum variants
+/// wrapping a struct are written flat (`Source(rate: 1.0, …)`).
+fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(
+        ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+    )
+}
+
+/// Writes a scenario in the same dialect it is read in.
+pub fn to_ron(scn: &Scenario) -> String {
+    ron_options().to_string_pretty(scn, ron::ser::PrettyConfig::default().struct_names(true)).unwrap_or_default()
+}
+
 /// Parses RON text into a scenario (syntax and field names only).
 pub fn parse(src: &Source) -> Result<Scenario, ScenarioError> {
-    let options = ron::Options::default().with_default_extension(
-        ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
-    );
-    options.from_str::<Scenario>(&src.text).map_err(|e| ScenarioError {
+    ron_options().from_str::<Scenario>(&src.text).map_err(|e| ScenarioError {
         diagnostics: vec![Diagnostic {
             file: src.name.clone(),
             line: e.span.start.line.max(1),
