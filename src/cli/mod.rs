@@ -15,6 +15,10 @@ use clap::{Parser, Subcommand};
 use crate::engine::Sim;
 use crate::scenario::ScenarioError;
 
+/// The app's window size: bevy's default width, and small enough that a software renderer
+/// (llvmpipe) keeps 30 frames per second on the 30-node mesh (see the README).
+pub const DEFAULT_WINDOW: (u32, u32) = (1280, 800);
+
 /// The scenario `sluice` runs with no arguments, compiled in so the binary works anywhere.
 pub const DEFAULT_SCENARIO: (&str, &str) = ("scenarios/three-tier.ron", include_str!("../../scenarios/three-tier.ron"));
 
@@ -86,10 +90,11 @@ enum Command {
         /// Select this node (inspector and plots).
         #[arg(long, value_name = "NODE")]
         select: Option<String>,
-        /// Window size.
-        #[arg(long, default_value_t = 1600)]
+        /// Window width in logical pixels (the window can be resized afterwards).
+        #[arg(long, default_value_t = DEFAULT_WINDOW.0)]
         width: u32,
-        #[arg(long, default_value_t = 1000)]
+        /// Window height in logical pixels.
+        #[arg(long, default_value_t = DEFAULT_WINDOW.1)]
         height: u32,
     },
     /// Speed benchmark: an M/M/1 at ρ = 0.9 with full metrics; prints customers/s and events/s.
@@ -184,8 +189,8 @@ fn default_run() -> ExitCode {
         speed: None,
         play: true,
         select: None,
-        width: 1600,
-        height: 1000,
+        width: DEFAULT_WINDOW.0,
+        height: DEFAULT_WINDOW.1,
     })
 }
 

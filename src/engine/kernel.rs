@@ -364,6 +364,18 @@ impl Net<'_, '_> {
     pub fn breaker_moved(&mut self, link: Entity, t: Transition) {
         let Ok(l) = self.links.get(link) else { return };
         let name = l.name.clone();
+        let owner = l.from;
+        let level = match t.to {
+            BreakerState::Closed => 0.0,
+            BreakerState::HalfOpen => 1.0,
+            BreakerState::Open => 2.0,
+        };
+        if let Ok((_, mut stats)) = self.services.get_mut(owner) {
+            stats.breaker_entered(level);
+        } else if let Ok((_, mut stats)) = self.sources.get_mut(owner) {
+            stats.breaker_entered(level);
+        }
+        let Ok(l) = self.links.get(link) else { return };
         if t.to == BreakerState::Open && l.policy.breaker.automatic_half_open {
             let at = self.k.now.saturating_add(super::time::secs_to_nanos(l.policy.breaker.open_wait));
             let generation = l.breaker.generation;

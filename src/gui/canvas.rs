@@ -12,6 +12,12 @@ use crate::model::policy::BreakerState;
 /// Card size in canvas units.
 const CARD: Vec2 = vec2(180.0, 96.0);
 
+/// Smallest zoom the scroll wheel reaches.
+const MIN_ZOOM: f32 = 0.3;
+
+/// Smallest zoom fitting the view chooses: below it the card text is too small to read.
+const FIT_MIN_ZOOM: f32 = 0.6;
+
 /// Canvas view transform (kept in egui memory between frames).
 #[derive(Clone, Copy, Debug)]
 struct View {
@@ -48,14 +54,18 @@ fn breaker_colour(state: BreakerState) -> Color32 {
 pub fn canvas_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
     let (rect, bg) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
     let id = ui.id().with("canvas_view");
-    let mut view: View = ui.data(|d| d.get_temp(id)).unwrap_or_default();
+    // The first frame, and a double click on the background, fit the whole topology in view.
+    let mut view: View = match ui.data(|d| d.get_temp(id)) {
+        Some(v) if !bg.double_clicked() => v,
+        _ => fit_view(rect, state.layout.values()),
+    };
     if bg.dragged() {
         view.offset += bg.drag_delta();
     }
     if bg.hovered() {
         let scroll = ui.input(|i| i.smooth_scroll_delta.y);
         if scroll != 0.0 {
-            view.zoom = (view.zoom * (1.0 + scroll * 0.001)).clamp(0.3, 3.0);
+            view.zoom = (view.zoom * (1.0 + scroll * 0.001)).clamp(MIN_ZOOM, 3.0);
         }
     }
     let mut edge_clicked = None;
@@ -123,6 +133,26 @@ pub fn canvas_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
         draw_card(&painter, card, v, state.selected.as_deref() == Some(v.name.as_str()), view.zoom);
     }
     ui.data_mut(|d| d.insert_temp(id, view));
+}
+
+/// The view that shows as many cards as fit at a readable zoom (at most 1), centred in `rect`.
+fn fit_view<'a>(rect: Rect, positions: impl Iterator<Item = &'a (f32, f32)>) -> View {
+    let mut bounds = Rect::NOTHING;
+    for &(x, y) in positions {
+        bounds = bounds.union(Rect::from_min_size(pos2(x, y), CARD));
+    }
+    if !bounds.is_positive() {
+        return View::default();
+    }
+    let margin = 24.0;
+    let fit = ((rect.width() - 2.0 * margin) / bounds.width()).min((rect.height() - 2.0 * margin) / bounds.height());
+    let zoom = fit.clamp(FIT_MIN_ZOOM, 1.0);
+    // Centre along an axis where everything fits; otherwise start at the top left, where the
+    // sources are.
+    let spare = rect.size() - bounds.size() * zoom;
+    let lead = |spare: f32| if spare >= 2.0 * margin { spare / 2.0 } else { margin };
+    let offset = vec2(lead(spare.x), lead(spare.y)) - bounds.min.to_vec2() * zoom;
+    View { offset, zoom }
 }
 
 fn distance_to_segment(p: Pos2, a: Pos2, b: Pos2) -> f32 {

@@ -294,51 +294,96 @@ pub fn faults_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
     });
 }
 
-/// The run's timeline over [0, duration]: scripted changes, the user's changes and engine
-/// events. Clicking a mark moves the plots there.
+/// The timeline strip: scripted changes, the user's tweaks and engine events (breaker
+/// transitions, queue-full episodes, crashes) over the whole run. Marks closer than one bin
+/// share a tick coloured by the most serious of them, so a long run draws a few hundred
+/// rectangles rather than one per event; hovering a tick lists what it holds, clicking it
+/// moves the plots there.
 pub fn timeline_ui(ui: &mut Ui, state: &GuiState, out: &mut Vec<Command>) {
+    /// Pixels per tick.
+    const BIN: f32 = 4.0;
+    /// Lines listed when hovering one tick.
+    const HOVER_LINES: usize = 12;
     let duration = state.sim.duration().max(state.now()).max(1e-9);
     let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width(), 26.0), egui::Sense::hover());
     let painter = ui.painter_at(rect);
-    painter.rect_filled(rect, 3.0, Color32::from_gray(30));
     let x = |t: f64| rect.left() + (t / duration) as f32 * rect.width();
-    painter.rect_filled(
-        egui::Rect::from_min_max(rect.min, egui::pos2(x(state.now()), rect.bottom())),
-        3.0,
-        Color32::from_gray(48),
-    );
-    let mut marks: Vec<(f64, Color32, String)> = state
-        .sim
-        .timeline()
-        .iter()
-        .map(|e| {
-            let color = match e.origin {
-                EntryOrigin::Scenario => Color32::from_rgb(90, 160, 255),
-                EntryOrigin::User => Color32::from_rgb(255, 170, 60),
-                EntryOrigin::Revert => Color32::from_rgb(150, 150, 150),
-            };
-            (crate::engine::time::nanos_to_secs(e.at), color, format!("{} = {}", e.path, e.value))
-        })
-        .collect();
+    // Elapsed and remaining parts side by side (not one over the other: fill is what a
+    // software renderer pays for).
+    let (elapsed, remaining) = rect.split_left_right_at_x(x(state.now()).clamp(rect.left(), rect.right()));
+    painter.rect_filled(elapsed, egui::CornerRadius { nw: 3, sw: 3, ne: 0, se: 0 }, Color32::from_gray(48));
+    painter.rect_filled(remaining, egui::CornerRadius { nw: 0, sw: 0, ne: 3, se: 3 }, Color32::from_gray(30));
+    // (time, severity, source): severity orders colours within a tick.
+    let timeline = state.sim.timeline();
     let log = state.sim.log();
-    for e in log.iter().rev().filter(|e| !e.what.starts_with("set ")).take(400) {
-        let color = if e.what.contains("-> open") || e.what == "crashed" {
-            Color32::from_rgb(230, 70, 70)
-        } else if e.what.contains("queue full") {
-            Color32::from_rgb(220, 200, 60)
-        } else {
-            Color32::from_rgb(110, 200, 120)
+    let mut marks: Vec<(f64, u8, Mark)> = Vec::with_capacity(timeline.len() + log.len());
+    for (i, e) in timeline.iter().enumerate() {
+        let severity = match e.origin {
+            EntryOrigin::User => 3,
+            EntryOrigin::Scenario => 2,
+            EntryOrigin::Revert => 0,
         };
-        marks.push((crate::engine::time::nanos_to_secs(e.at), color, format!("{}: {}", e.subject, e.what)));
+        marks.push((crate::engine::time::nanos_to_secs(e.at), severity, Mark::Change(i)));
     }
-    for (i, (t, color, text)) in marks.iter().enumerate() {
-        let mx = x(*t);
-        let r = egui::Rect::from_center_size(egui::pos2(mx, rect.center().y), egui::vec2(5.0, rect.height() - 6.0));
-        painter.rect_filled(r, 1.0, *color);
-        let resp = ui.interact(r.expand(2.0), ui.id().with(("mark", i)), egui::Sense::click());
-        if resp.clicked() {
-            out.push(Command::Focus(*t));
+    for (i, e) in log.iter().enumerate() {
+        if e.what.starts_with("set ") {
+            continue; // already drawn from the timeline
         }
-        resp.on_hover_text(format!("t = {t:.2} s\n{text}"));
+        let severity = if e.what.contains("-> open") || e.what == "crashed" {
+            4
+        } else if e.what.contains("queue full") {
+            1
+        } else {
+            0
+        };
+        marks.push((crate::engine::time::nanos_to_secs(e.at), severity, Mark::Event(i)));
     }
+    marks.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let colour = |m: &Mark, severity: u8| match (m, severity) {
+        (Mark::Change(i), _) => match timeline[*i].origin {
+            EntryOrigin::Scenario => Color32::from_rgb(90, 160, 255),
+            EntryOrigin::User => Color32::from_rgb(255, 170, 60),
+            EntryOrigin::Revert => Color32::from_rgb(150, 150, 150),
+        },
+        (Mark::Event(_), 4) => Color32::from_rgb(230, 70, 70),
+        (Mark::Event(_), 1) => Color32::from_rgb(220, 200, 60),
+        (Mark::Event(_), _) => Color32::from_rgb(110, 200, 120),
+    };
+    let describe = |t: f64, m: &Mark| match m {
+        Mark::Change(i) => format!("t = {t:.2} s  {} = {}", timeline[*i].path, timeline[*i].value),
+        Mark::Event(i) => format!("t = {t:.2} s  {}: {}", log[*i].subject, log[*i].what),
+    };
+    let mut rest = &marks[..];
+    while let Some(&(t0, _, _)) = rest.first() {
+        let bin = ((x(t0) - rect.left()) / BIN).floor();
+        let len = rest.iter().take_while(|(t, _, _)| ((x(*t) - rect.left()) / BIN).floor() == bin).count();
+        let (tick, tail) = rest.split_at(len);
+        rest = tail;
+        let worst = tick.iter().max_by_key(|(_, severity, _)| *severity).expect("a tick holds at least one mark");
+        let left = rect.left() + bin * BIN;
+        let r = egui::Rect::from_min_max(
+            egui::pos2(left, rect.top() + 3.0),
+            egui::pos2(left + BIN - 1.0, rect.bottom() - 3.0),
+        );
+        painter.rect_filled(r, 0.0, colour(&worst.2, worst.1));
+        let resp =
+            ui.interact(r.expand2(egui::vec2(0.5, 3.0)), ui.id().with(("tick", bin as i64)), egui::Sense::click());
+        if resp.clicked() {
+            out.push(Command::Focus(t0));
+        }
+        resp.on_hover_ui(|ui| {
+            for (t, _, m) in tick.iter().take(HOVER_LINES) {
+                ui.label(describe(*t, m));
+            }
+            if tick.len() > HOVER_LINES {
+                ui.label(format!("… and {} more", tick.len() - HOVER_LINES));
+            }
+        });
+    }
+}
+
+/// What a timeline tick refers to: a parameter change or an engine log entry (by index).
+enum Mark {
+    Change(usize),
+    Event(usize),
 }

@@ -38,8 +38,9 @@ pub struct Point {
     pub utilization: f64,
     /// Requests inside the node at the end of the interval.
     pub in_system: f64,
-    /// Breaker state of the node's outgoing edges at the end: 0 closed, 1 half-open, 2 open
-    /// (the worst of them).
+    /// Breaker state of the node's outgoing edges: 0 closed, 1 half-open, 2 open (the worst
+    /// of them, and for a merged point the worst sample it covers, so compaction never hides
+    /// an open breaker).
     pub breaker: f64,
 }
 
@@ -74,7 +75,7 @@ impl Point {
             busy: wt(a.busy, b.busy),
             utilization: wt(a.utilization, b.utilization),
             in_system: b.in_system,
-            breaker: b.breaker,
+            breaker: a.breaker.max(b.breaker),
         }
     }
 }

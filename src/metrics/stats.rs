@@ -233,6 +233,9 @@ pub struct NodeStats {
     pub classes: Vec<ClassStats>,
     window_counters: Counters,
     window_latency: WindowHistogram,
+    /// Worst breaker state (0 closed, 1 half-open, 2 open) entered since the last sample, so a
+    /// breaker that opens and recovers between two samples still shows in the series.
+    window_breaker: f64,
     pub series: Series,
 }
 
@@ -254,6 +257,7 @@ impl NodeStats {
                 .collect(),
             window_counters: Counters::default(),
             window_latency: WindowHistogram::default(),
+            window_breaker: 0.0,
             series: Series::new(sample_step),
         }
     }
@@ -320,8 +324,15 @@ impl NodeStats {
         self.wait_sum += u128::from(wait);
     }
 
-    /// Closes the series window ending at `now` (of length `span`) and appends a point.
+    /// One of the node's outgoing breakers entered `state` (0 closed, 1 half-open, 2 open).
+    pub fn breaker_entered(&mut self, state: f64) {
+        self.window_breaker = self.window_breaker.max(state);
+    }
+
+    /// Closes the series window ending at `now` (of length `span`) and appends a point;
+    /// `breaker` is the worst state of the node's breakers now.
     pub fn sample(&mut self, now: Nanos, warmup: Nanos, span: Nanos, breaker: f64) {
+        let breaker = breaker.max(std::mem::take(&mut self.window_breaker));
         for g in [&mut self.queue_len, &mut self.busy, &mut self.workers, &mut self.inside] {
             g.advance(now, warmup);
         }
