@@ -1,9 +1,10 @@
 //! The desktop app (feature `gui`): a Bevy window with egui panels over the same [`Sim`] the
 //! CLI and the tests drive.
 //!
-//! Frame by frame, [`advance_clock`] moves sim time by wall time × speed (or as far as a
-//! 12 ms budget allows at "as fast as possible"), always through `Sim::run`, so a session's
-//! results depend only on the sim times of its changes, never on the frame rate. The panels
+//! Frame by frame, [`advance_clock`] moves sim time by wall time × speed, as far as the
+//! engine's share of the frame allows ([`FrameBudget`] holds frames near 30 ms), always through
+//! `Sim::run`, so a session's results depend only on the sim times of its changes, never on
+//! the frame rate. The panels
 //! ([`panels`], [`canvas`], [`plots`]) read [`state::GuiState`] and emit commands that are applied
 //! after the frame.
 //!
@@ -16,7 +17,6 @@ pub mod state;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use bevy::app::AppExit;
 use bevy::prelude::*;
@@ -24,7 +24,7 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_dis
 use bevy::window::{PresentMode, WindowResolution};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
 
-use state::{Command, GuiState};
+use state::{Command, FrameBudget, GuiState};
 
 /// egui's dark `panel_fill`, drawn by the camera's clear pass behind transparent panels.
 const PANEL_BACKDROP: Color = Color::srgb_u8(27, 27, 27);
@@ -148,10 +148,15 @@ pub fn run(opts: GuiOptions) -> ExitCode {
 }
 
 /// Moves sim time by wall time × speed, within a per-frame budget.
-fn advance_clock(mut app: NonSendMut<AppState>, time: Res<Time<Real>>, mut cap: ResMut<Capture>) {
-    let dt = time.delta_secs_f64().min(0.25);
+fn advance_clock(
+    mut app: NonSendMut<AppState>,
+    time: Res<Time<Real>>,
+    mut cap: ResMut<Capture>,
+    mut budget: Local<FrameBudget>,
+) {
+    let frame = time.delta_secs_f64();
     let start = std::time::Instant::now();
-    app.0.advance_frame(dt, Duration::from_millis(12));
+    app.0.advance_frame(frame.min(0.25), budget.next(frame));
     if cap.bench_frames.is_some() && cap.frame > 30 {
         cap.engine_ms.push(start.elapsed().as_secs_f64() * 1000.0);
     }

@@ -38,6 +38,17 @@ pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
         ui.separator();
         ui.label(RichText::new(format!("t = {:.3} s / {:.0} s", state.now(), state.sim.duration())).monospace());
         ui.label(RichText::new(format!("{} events", state.sim.events())).weak());
+        if state.playing && state.achieved_speed > 0.0 {
+            // Say so when the engine cannot keep the requested pace within its frame budget.
+            let behind = state.fastest || state.achieved_speed < 0.9 * state.speed;
+            let text = RichText::new(format!("running ×{}", speed_text(state.achieved_speed))).monospace();
+            let text = if behind && !state.fastest { text.color(egui::Color32::from_rgb(230, 180, 40)) } else { text };
+            ui.label(text).on_hover_text(if behind && !state.fastest {
+                "the engine cannot keep this pace within its share of each frame"
+            } else {
+                "sim seconds per wall second, measured"
+            });
+        }
         ui.separator();
         let mut seed = state.sim.seed();
         ui.label("seed");
@@ -386,4 +397,13 @@ pub fn timeline_ui(ui: &mut Ui, state: &GuiState, out: &mut Vec<Command>) {
 enum Mark {
     Change(usize),
     Event(usize),
+}
+
+/// A speed factor with sensible digits: ×0.25, ×3.2, ×48, ×1250.
+fn speed_text(x: f64) -> String {
+    match x {
+        x if x < 1.0 => format!("{x:.2}"),
+        x if x < 10.0 => format!("{x:.1}"),
+        x => format!("{x:.0}"),
+    }
 }

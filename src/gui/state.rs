@@ -96,6 +96,9 @@ pub struct GuiState {
     pub plot_metric: usize,
     /// Pause when the clock reaches the scenario's duration.
     pub stop_at_end: bool,
+    /// Sim seconds per wall second actually achieved (smoothed over recent frames): below
+    /// `speed` when the engine cannot keep up within its frame budget.
+    pub achieved_speed: f64,
 }
 
 /// The plot metrics offered, with a label and a unit.
@@ -134,6 +137,7 @@ impl GuiState {
             fault_seconds: 20.0,
             plot_metric: 0,
             stop_at_end: true,
+            achieved_speed: 0.0,
         }
     }
 
@@ -167,9 +171,11 @@ impl GuiState {
     /// `budget` wall seconds in the engine. Returns the events handled.
     pub fn advance_frame(&mut self, wall_dt: f64, budget: std::time::Duration) -> u64 {
         if !self.playing {
+            self.achieved_speed = 0.0;
             return 0;
         }
         let start = std::time::Instant::now();
+        let before = self.sim.now_nanos();
         let mut target = if self.fastest {
             u64::MAX
         } else {
@@ -189,6 +195,10 @@ impl GuiState {
             if n < CHUNK || start.elapsed() >= budget {
                 break;
             }
+        }
+        if wall_dt > 0.0 {
+            let speed = nanos_to_secs(self.sim.now_nanos().saturating_sub(before)) / wall_dt;
+            self.achieved_speed += 0.1 * (speed - self.achieved_speed);
         }
         let at_end = self.stop_at_end && self.sim.now_nanos() >= end;
         if at_end || (self.fastest && self.sim.next_event_time().is_none()) {
@@ -344,4 +354,83 @@ pub fn auto_layout(sim: &Sim) -> BTreeMap<String, (f32, f32)> {
             (name.clone(), pos)
         })
         .collect()
+}
+
+/// How much of each frame the engine may spend, adjusted frame by frame to hold a frame-time
+/// target.
+///
+/// A fixed budget is wrong on both ends: on a fast GPU it caps the engine below what the frame
+/// could hold, and on a software renderer the engine's thread competes with the rasterizer's for
+/// the same cores, so every engine millisecond costs frame rate. Frame time is not simply
+/// rendering plus engine (bevy renders the previous frame on another thread while the engine
+/// runs), so rather than model it, this is an integral controller on the measured frame time:
+/// a frame under the target grows the budget, one over it shrinks it. Only how far the clock
+/// gets per frame changes, never what happens at a given sim time.
+#[derive(Clone, Debug)]
+pub struct FrameBudget {
+    /// The frame time aimed at, seconds (30 ms: 33 fps, a margin above the 30 fps bar).
+    pub target: f64,
+    /// Least engine time per frame, so a slow renderer never stalls the simulation.
+    pub min: f64,
+    /// Most engine time per frame.
+    pub max: f64,
+    /// Budget change per second of frame-time error.
+    pub gain: f64,
+    budget: f64,
+}
+
+impl Default for FrameBudget {
+    fn default() -> Self {
+        Self { target: 0.030, min: 0.002, max: 0.020, gain: 0.25, budget: 0.008 }
+    }
+}
+
+impl FrameBudget {
+    /// The engine's budget for the next frame, given how long the last frame took (seconds).
+    pub fn next(&mut self, last_frame: f64) -> std::time::Duration {
+        // A frame over 100 ms is a hitch (window moved, system busy), not a cost to correct.
+        let error = self.target - last_frame.clamp(0.0, 0.1);
+        self.budget = (self.budget + self.gain * error).clamp(self.min, self.max);
+        std::time::Duration::from_secs_f64(self.budget)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrameBudget;
+
+    /// Runs the controller against a renderer model `frame(budget)` and returns the settled
+    /// budget in milliseconds.
+    fn settle(b: &mut FrameBudget, frame: impl Fn(f64) -> f64) -> f64 {
+        let mut budget = b.budget;
+        for _ in 0..400 {
+            budget = b.next(frame(budget)).as_secs_f64();
+        }
+        budget * 1000.0
+    }
+
+    #[test]
+    fn the_engine_gets_what_the_frame_target_leaves() {
+        // Rendering 15 ms after the engine: the engine settles on 30 − 15 = 15 ms.
+        let settled = settle(&mut FrameBudget::default(), |b| 0.015 + b);
+        assert!((settled - 15.0).abs() < 0.01, "{settled}");
+        // Pipelined rendering of 24 ms, slowed by 0.8 ms per engine ms of shared cores.
+        let settled = settle(&mut FrameBudget::default(), |b| 0.024_f64.max(b) + 0.8 * b);
+        assert!((settled - 7.5).abs() < 0.01, "{settled}");
+    }
+
+    #[test]
+    fn budgets_stay_within_bounds() {
+        assert!((settle(&mut FrameBudget::default(), |b| 0.001 + b) - 20.0).abs() < 1e-9, "fast GPU: the cap");
+        assert!((settle(&mut FrameBudget::default(), |b| 0.040 + b) - 2.0).abs() < 1e-9, "slow renderer: the floor");
+    }
+
+    #[test]
+    fn a_hitch_squeezes_the_engine_briefly() {
+        let mut b = FrameBudget::default();
+        let settled = settle(&mut b, |b| 0.015 + b);
+        let squeezed = b.next(5.0).as_secs_f64() * 1000.0;
+        assert!(squeezed < settled && squeezed >= 2.0);
+        assert!((settle(&mut b, |b| 0.015 + b) - settled).abs() < 0.01, "and then recovers");
+    }
 }

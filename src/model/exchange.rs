@@ -33,34 +33,26 @@ impl Net<'_, '_> {
 
     /// The callee is done with `call` (its label is already given): tell a waiting caller.
     pub(crate) fn respond(&mut self, call: CallId, outcome: Outcome, retry_after: Option<Nanos>) {
-        let c = *self.k.calls.get(call);
+        let c = self.k.calls.get(call);
+        let (direct, class, caller_waiting, exchange) = (c.direct, c.class, c.caller_waiting, c.exchange);
         self.free_call(call);
-        if let Some(d) = c.direct {
-            self.direct_done(d, c.class, outcome);
-        } else if c.caller_waiting {
-            self.attempt_finished(c.exchange, outcome, retry_after);
+        if let Some(d) = direct {
+            self.direct_done(d, class, outcome);
+        } else if caller_waiting {
+            self.attempt_finished(exchange, outcome, retry_after);
         }
     }
 
     /// Stores a new call, with the queue priority of its class.
-    fn new_call(&mut self, mut call: Call) -> CallId {
+    pub(crate) fn new_call(&mut self, mut call: Call) -> CallId {
         call.priority = self.k.classes.get(call.class as usize).map_or(0, |c| c.priority);
         self.k.calls.insert(call)
     }
 
-    /// Sends a source's request over a policy-free edge straight to the callee: the same
-    /// history as an exchange with one attempt, no timeout and no breaker, without the record.
-    pub(crate) fn send_direct(&mut self, d: Direct, class: u8) {
-        let Ok(mut link) = self.links.get_mut(d.link) else { return };
-        link.stats.record_sent(1);
-        let to = link.to;
-        let call = self.new_call(Call { direct: Some(d), ..Call::attempt(to, NONE, class, self.k.now, false) });
-        self.arrive(call);
-    }
-
     /// A direct call's answer reaches its source.
     fn direct_done(&mut self, d: Direct, class: u8, outcome: Outcome) {
-        if let Ok(mut link) = self.links.get_mut(d.link) {
+        if let Ok(link) = self.links.get_mut(d.link) {
+            let link = link.into_inner();
             link.stats.record_outcome(outcome);
             link.stats.gave_up += u64::from(outcome != Outcome::Ok);
         }

@@ -13,7 +13,7 @@ use bevy::ecs::component::Component;
 use bevy::ecs::entity::Entity;
 
 use crate::engine::calendar::{Calendar, CallId, Event};
-use crate::engine::kernel::Net;
+use crate::engine::kernel::{Kernel, Net};
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, secs_to_nanos};
 use crate::metrics::stats::{Label, NodeStats, RejectReason};
@@ -169,6 +169,35 @@ fn start_on(
     let _ = warmup;
 }
 
+/// `call` leaves `svc` with `label`: labelled, counted out, and its worker handed to the next
+/// queued request. Returns false when that hand-over needs the general path ([`Net::pull_next`]:
+/// blocked senders waiting, over capacity after a resize, node down). The caller then answers.
+#[inline]
+fn leave(svc: &mut Service, stats: &mut NodeStats, k: &mut Kernel, call: CallId, label: Label) -> bool {
+    let (now, warmup) = (k.now, k.warmup);
+    let c = k.calls.get_mut(call);
+    if c.counted && !c.labeled {
+        stats.label(c.class, label, now - c.arrived);
+    }
+    c.labeled |= c.counted;
+    if !c.caller_waiting && c.counted {
+        stats.counters.abandoned += 1;
+    }
+    svc.inside -= 1;
+    svc.busy = svc.busy.saturating_sub(1);
+    if !(svc.blocked.is_empty() && svc.alive && svc.busy < svc.spec.workers) {
+        return false;
+    }
+    if let Some(next) = svc.queue.pop(svc.spec.queue.discipline) {
+        start_on(svc, stats, k.calls.get_mut(next), next, now, warmup, &mut k.calendar);
+    }
+    if svc.full && svc.has_room() {
+        svc.full = false;
+    }
+    gauges(svc, stats, now, warmup);
+    true
+}
+
 /// What became of an arriving request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
@@ -196,8 +225,8 @@ impl Net<'_, '_> {
         }
         c.labeled = true;
         let (node, class, latency) = (c.node, c.class, now - c.arrived);
-        if let Ok((_, mut stats)) = self.services.get_mut(node) {
-            stats.label(class, label, latency);
+        if let Ok((_, stats)) = self.services.get_mut(node) {
+            stats.into_inner().label(class, label, latency);
         }
     }
 
@@ -211,23 +240,26 @@ impl Net<'_, '_> {
         c.counted = counted;
         c.labeled = false;
         let (node, class, priority, is_retry) = (c.node, c.class, c.priority, c.is_retry);
-        let Ok((mut svc, mut stats)) = self.services.get_mut(node) else {
+        let Ok((svc, stats)) = self.services.get_mut(node) else {
             return Admission::Refused;
         };
+        // Plain references from here: `Mut` would write a change tick on every field access,
+        // and nothing in the engine reads change detection.
+        let (svc, stats) = (svc.into_inner(), stats.into_inner());
         if counted {
             stats.arrive(class, is_retry);
         }
         svc.inside += 1;
         // Fast paths (one borrow of the node): start at once, or wait in the queue.
         if svc.alive && svc.busy < svc.spec.workers && svc.queue.is_empty() {
-            start_on(&mut svc, &mut stats, c, call, now, warmup, &mut k.calendar);
-            gauges(&svc, &mut stats, now, warmup);
+            start_on(svc, stats, c, call, now, warmup, &mut k.calendar);
+            gauges(svc, stats, now, warmup);
             return Admission::Started;
         }
         if svc.alive && svc.has_room() {
             svc.queue.push(priority, now, call);
             c.state = CallState::Queued;
-            gauges(&svc, &mut stats, now, warmup);
+            gauges(svc, stats, now, warmup);
             return Admission::Queued;
         }
         let admission = if !svc.alive {
@@ -245,8 +277,6 @@ impl Net<'_, '_> {
             let name = svc.name.clone();
             self.k.note(&name, "queue full");
         }
-        drop(svc);
-        drop(stats);
         match admission {
             Admission::Refused if !alive => {
                 self.refuse(call, RejectReason::Down, None);
@@ -301,9 +331,10 @@ impl Net<'_, '_> {
         let (now, warmup) = (self.k.now, self.k.warmup);
         let k = &mut *self.k;
         let c = k.calls.get_mut(call);
-        let Ok((mut svc, mut stats)) = self.services.get_mut(c.node) else { return };
-        start_on(&mut svc, &mut stats, c, call, now, warmup, &mut k.calendar);
-        gauges(&svc, &mut stats, now, warmup);
+        let Ok((svc, stats)) = self.services.get_mut(c.node) else { return };
+        let (svc, stats) = (svc.into_inner(), stats.into_inner());
+        start_on(svc, stats, c, call, now, warmup, &mut k.calendar);
+        gauges(svc, stats, now, warmup);
     }
 
     pub(crate) fn on_service_done(&mut self, call: CallId, generation: u32) {
@@ -312,15 +343,19 @@ impl Net<'_, '_> {
             return;
         }
         let node = c.node;
-        let Ok((mut svc, _)) = self.services.get_mut(node) else { return };
+        let Ok((svc, stats)) = self.services.get_mut(node) else { return };
+        let (svc, stats) = (svc.into_inner(), stats.into_inner());
         let p = svc.spec.error_rate;
         let failed = p > 0.0 && unit(&mut svc.rng_error) < p;
         let leaves = svc.links.is_empty() && svc.routes.is_empty();
-        drop(svc);
-        if failed {
-            self.finish_job(call, Label::Error, Outcome::Error);
-        } else if leaves {
-            self.finish_job(call, Label::Completed, Outcome::Ok);
+        if failed || leaves {
+            // Leave while the node is still borrowed: the common case costs one node lookup.
+            let (label, outcome) =
+                if failed { (Label::Error, Outcome::Error) } else { (Label::Completed, Outcome::Ok) };
+            if !leave(svc, stats, &mut self.k, call, label) {
+                self.pull_next(node);
+            }
+            self.respond(call, outcome, None);
         } else {
             self.k.calls.get_mut(call).next_call = 0;
             self.continue_job(call);
@@ -384,39 +419,13 @@ impl Net<'_, '_> {
 
     /// The request leaves its node with a result; the worker is freed and the caller told.
     fn finish_job(&mut self, call: CallId, label: Label, outcome: Outcome) {
-        let now = self.k.now;
-        let c = self.k.calls.get_mut(call);
-        let first_label = c.counted && !c.labeled;
-        c.labeled |= c.counted;
-        let c = *c;
-        // One borrow for label, occupancy and handing the worker on: this is the hot path.
-        let warmup = self.k.warmup;
-        let mut simple = false;
-        if let Ok((mut svc, mut stats)) = self.services.get_mut(c.node) {
-            if first_label {
-                stats.label(c.class, label, now - c.arrived);
-            }
-            if !c.caller_waiting && c.counted {
-                stats.counters.abandoned += 1;
-            }
-            svc.inside -= 1;
-            svc.busy = svc.busy.saturating_sub(1);
-            // Nobody blocked and not over capacity: the next queued request (if any) starts now.
-            if svc.blocked.is_empty() && svc.alive && svc.busy < svc.spec.workers {
-                simple = true;
-                let d = svc.spec.queue.discipline;
-                if let Some(next) = svc.queue.pop(d) {
-                    let k = &mut *self.k;
-                    start_on(&mut svc, &mut stats, k.calls.get_mut(next), next, now, warmup, &mut k.calendar);
-                }
-                if svc.full && svc.has_room() {
-                    svc.full = false;
-                }
-                gauges(&svc, &mut stats, now, warmup);
-            }
-        }
-        if !simple {
-            self.pull_next(c.node);
+        let node = self.k.calls.get(call).node;
+        let handed_on = match self.services.get_mut(node) {
+            Ok((svc, stats)) => leave(svc.into_inner(), stats.into_inner(), &mut self.k, call, label),
+            Err(_) => false,
+        };
+        if !handed_on {
+            self.pull_next(node);
         }
         self.respond(call, outcome, None);
     }

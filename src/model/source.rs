@@ -15,7 +15,7 @@ use crate::engine::kernel::Net;
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, nanos_to_secs, secs_to_nanos};
 use crate::metrics::stats::{Label, RejectReason};
-use crate::model::request::{Direct, Exchange, NONE, Origin};
+use crate::model::request::{Call, Direct, Exchange, NONE, Origin};
 use crate::scenario::schema::{Arrivals, Outcome, Shape, SourceSpec};
 
 /// A source of requests (component of a node entity).
@@ -178,10 +178,12 @@ impl Net<'_, '_> {
 
     pub(crate) fn on_arrival(&mut self, source: Entity, generation: u32) {
         let now = self.k.now;
-        let Ok((mut src, mut stats)) = self.sources.get_mut(source) else { return };
+        let Ok((src, stats)) = self.sources.get_mut(source) else { return };
         if src.generation != generation {
             return;
         }
+        // Plain references: a `Mut` writes a change tick on every access; nothing reads them.
+        let (src, stats) = (src.into_inner(), stats.into_inner());
         // Next arrival first, then this request (one borrow: this is the hot path).
         src.generation = src.generation.wrapping_add(1);
         let generation = src.generation;
@@ -191,7 +193,6 @@ impl Net<'_, '_> {
         if counted {
             stats.arrive(class, false);
         }
-        drop((src, stats));
         if let Some(at) = next {
             self.k.calendar.schedule(at, Event::Arrival { source: source.into(), generation });
         }
@@ -243,12 +244,17 @@ impl Net<'_, '_> {
     /// Opens the exchange of a new logical request and sends its first attempt.
     fn send_new(&mut self, source: Entity, class: u8, link: Entity, counted: bool) {
         let now = self.k.now;
-        let direct = self.links.get(link).is_ok_and(|l| {
-            let p = &l.policy;
-            p.timeout.is_none() && p.retry.max_attempts <= 1 && !p.breaker.enabled && !l.cut
-        });
-        if direct {
-            self.send_direct(Direct { source, link, created: now, counted }, class);
+        let Ok(l) = self.links.get_mut(link) else { return };
+        let l = l.into_inner();
+        let p = &l.policy;
+        if p.timeout.is_none() && p.retry.max_attempts <= 1 && !p.breaker.enabled && !l.cut {
+            // A policy-free edge: straight to the callee, the same history as an exchange with
+            // one attempt, no timeout and no breaker, without the record (one edge lookup).
+            l.stats.record_sent(1);
+            let to = l.to;
+            let direct = Direct { source, link, created: now, counted };
+            let call = self.new_call(Call { direct: Some(direct), ..Call::attempt(to, NONE, class, now, false) });
+            self.arrive(call);
             return;
         }
         let ex = self.k.exchanges.insert(Exchange {
@@ -277,7 +283,8 @@ impl Net<'_, '_> {
         outcome: Outcome,
     ) {
         let now = self.k.now;
-        let Ok((mut src, mut stats)) = self.sources.get_mut(source) else { return };
+        let Ok((src, stats)) = self.sources.get_mut(source) else { return };
+        let (src, stats) = (src.into_inner(), stats.into_inner());
         if counted {
             stats.label(class, source_label(outcome), now - created);
         }
@@ -289,7 +296,6 @@ impl Net<'_, '_> {
             }
             let think = think.clone();
             let at = now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0));
-            drop((src, stats));
             self.k.calendar.schedule(at, Event::ThinkDone { source: source.into() });
         }
     }
