@@ -4,9 +4,8 @@
 //! Frame by frame, [`advance_clock`] moves sim time by wall time × speed, as far as the
 //! engine's share of the frame allows ([`FrameBudget`] holds frames near 30 ms), always through
 //! `Sim::run`, so a session's results depend only on the sim times of its changes, never on
-//! the frame rate. The panels
-//! ([`panels`], [`canvas`], [`plots`]) read [`state::GuiState`] and emit commands that are applied
-//! after the frame.
+//! the frame rate. The panels ([`panels`], [`canvas`], [`plots`]) read [`state::GuiState`] and
+//! emit commands that are applied after the frame.
 //!
 //! [`Sim`]: crate::Sim
 
