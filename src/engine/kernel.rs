@@ -244,11 +244,7 @@ impl Net<'_, '_> {
         let worst = |ls: &[Entity]| {
             ls.iter()
                 .filter_map(|l| links.get(*l).ok())
-                .map(|l| match (l.policy.breaker.enabled, l.breaker.state) {
-                    (false, _) | (_, BreakerState::Closed) => 0.0,
-                    (_, BreakerState::HalfOpen) => 1.0,
-                    (_, BreakerState::Open) => 2.0,
-                })
+                .map(|l| if l.policy.breaker.enabled { l.breaker.state.level() } else { 0.0 })
                 .fold(0.0, f64::max)
         };
         for (svc, mut stats) in &mut self.services {
@@ -364,18 +360,11 @@ impl Net<'_, '_> {
     pub fn breaker_moved(&mut self, link: Entity, t: Transition) {
         let Ok(l) = self.links.get(link) else { return };
         let name = l.name.clone();
-        let owner = l.from;
-        let level = match t.to {
-            BreakerState::Closed => 0.0,
-            BreakerState::HalfOpen => 1.0,
-            BreakerState::Open => 2.0,
-        };
-        if let Ok((_, mut stats)) = self.services.get_mut(owner) {
-            stats.breaker_entered(level);
-        } else if let Ok((_, mut stats)) = self.sources.get_mut(owner) {
-            stats.breaker_entered(level);
+        if let Ok((_, mut stats)) = self.services.get_mut(l.from) {
+            stats.breaker_entered(t.to.level());
+        } else if let Ok((_, mut stats)) = self.sources.get_mut(l.from) {
+            stats.breaker_entered(t.to.level());
         }
-        let Ok(l) = self.links.get(link) else { return };
         if t.to == BreakerState::Open && l.policy.breaker.automatic_half_open {
             let at = self.k.now.saturating_add(super::time::secs_to_nanos(l.policy.breaker.open_wait));
             let generation = l.breaker.generation;

@@ -25,6 +25,15 @@ pub enum BreakerState {
 }
 
 impl BreakerState {
+    /// How bad the state is, as plotted in the time series: 0 closed, 1 half-open, 2 open.
+    pub fn level(self) -> f64 {
+        match self {
+            BreakerState::Closed => 0.0,
+            BreakerState::HalfOpen => 1.0,
+            BreakerState::Open => 2.0,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             BreakerState::Closed => "closed",
