@@ -397,8 +397,13 @@ impl Sim {
 fn write_back(node: &mut crate::scenario::schema::NodeSpec, values: &std::collections::BTreeMap<String, Value>) {
     use crate::params::{Finder, Params};
     use crate::scenario::schema::{CallPolicy, NodeSpec};
+    // A distribution's `kind` replaces its variant (and resets the shape fields), so kinds go
+    // first and the live shape values land on the live variant.
+    let is_kind = |path: &str| path == "kind" || path.ends_with(".kind");
+    let ordered: Vec<_> =
+        values.iter().filter(|(p, _)| is_kind(p)).chain(values.iter().filter(|(p, _)| !is_kind(p))).collect();
     let set = |p: &mut dyn Params, prefix: &str| {
-        for (path, value) in values {
+        for &(path, value) in &ordered {
             let Some(rest) = path.strip_prefix(prefix) else { continue };
             let mut f = Finder::new(rest, |field| {
                 let _ = field.set(value);

@@ -239,12 +239,59 @@ fn param_widget(ui: &mut Ui, path: &str, kind: &Kind, value: &Value) -> Option<S
             });
             chosen
         }
+        (Kind::Points, Value::Points(points)) => points_editor(ui, path, points),
         _ => {
             ui.label(value.to_string());
             None
         }
     })
     .inner
+}
+
+/// A schedule's (time, multiplier) rows: drag either number, remove a row, add one after the
+/// last. Times are clamped between their neighbours so every edit is a valid schedule.
+fn points_editor(ui: &mut Ui, path: &str, points: &[(f64, f64)]) -> Option<String> {
+    const GAP: f64 = 1e-3;
+    let mut edited = points.to_vec();
+    let mut changed = false;
+    let mut remove = None;
+    ui.vertical(|ui| {
+        for i in 0..edited.len() {
+            let lo = if i == 0 { 0.0 } else { edited[i - 1].0 + GAP };
+            let hi = edited.get(i + 1).map_or(1e9, |p| p.0 - GAP);
+            ui.horizontal(|ui| {
+                let (t, m) = &mut edited[i];
+                let speed = (t.abs() * 0.01).max(0.01);
+                changed |= ui
+                    .add(egui::DragValue::new(t).range(lo..=hi.max(lo)).speed(speed).prefix("at ").suffix(" s"))
+                    .changed();
+                changed |= ui.add(egui::DragValue::new(m).range(0.0..=1e6).speed(0.01).prefix("×")).changed();
+                if edited.len() > 1 {
+                    let r = ui.small_button("✕");
+                    r.widget_info(|| {
+                        egui::WidgetInfo::labeled(egui::WidgetType::Button, true, format!("{path} remove {i}"))
+                    });
+                    if r.on_hover_text("remove this point").clicked() {
+                        remove = Some(i);
+                    }
+                }
+            });
+        }
+        let add = ui.small_button("+ point");
+        add.widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Button, true, format!("{path} add")));
+        if add.on_hover_text("a point 10 s after the last, same multiplier").clicked()
+            && let Some(&(t, m)) = edited.last()
+        {
+            edited.push((t + 10.0, m));
+            changed = true;
+        }
+    });
+    if let Some(i) = remove {
+        edited.remove(i);
+        changed = true;
+    }
+    (changed && edited != points && crate::params::check_points(&edited).is_ok())
+        .then(|| Value::Points(edited).to_string())
 }
 
 /// − and + buttons for counts, labelled with the path for screen readers and tests.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, secs_to_nanos};
-use crate::params::{Field, Params, Visitor};
+use crate::params::{Choice, Field, Params, Visitor};
 
 /// A non-negative random duration, in seconds as written in the scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,8 +125,51 @@ fn gamma(rng: &mut SimRng, shape: f64, mean: f64) -> f64 {
     }
 }
 
+/// The distribution's family as a choice (`server.service.kind = lognormal`). Switching keeps
+/// the mean and starts the new family at a moderate shape, so a live switch changes the
+/// variability and nothing else.
+struct Family<'a>(&'a mut Dist);
+
+const FAMILIES: &[&str] = &["exponential", "deterministic", "uniform", "lognormal", "gamma", "erlang", "pareto"];
+
+impl Choice for Family<'_> {
+    fn names(&self) -> &'static [&'static str] {
+        FAMILIES
+    }
+    fn current(&self) -> &'static str {
+        FAMILIES[match self.0 {
+            Dist::Exponential { .. } => 0,
+            Dist::Deterministic { .. } => 1,
+            Dist::Uniform { .. } => 2,
+            Dist::LogNormal { .. } => 3,
+            Dist::Gamma { .. } => 4,
+            Dist::Erlang { .. } => 5,
+            Dist::Pareto { .. } => 6,
+        }]
+    }
+    fn select(&mut self, name: &str) -> bool {
+        if name == self.current() {
+            return true;
+        }
+        let mean = self.0.mean();
+        *self.0 = match name {
+            "exponential" => Dist::Exponential { mean },
+            "deterministic" => Dist::Deterministic { mean },
+            "uniform" => Dist::Uniform { mean, half_width: mean / 2.0 },
+            "lognormal" => Dist::LogNormal { mean, cv: 1.0 },
+            "gamma" => Dist::Gamma { mean, shape: 2.0 },
+            "erlang" => Dist::Erlang { mean, k: 2 },
+            // α = 2.5: finite variance, visibly heavier tail than the exponential.
+            "pareto" => Dist::Pareto { mean, alpha: 2.5 },
+            _ => return false,
+        };
+        true
+    }
+}
+
 impl Params for Dist {
     fn visit(&mut self, v: &mut dyn Visitor) {
+        v.field("kind", Field::Choice(&mut Family(self)), "distribution family (keeps the mean)");
         match self {
             Dist::Exponential { mean } | Dist::Deterministic { mean } => {
                 v.field("mean", Field::Seconds(mean), "mean duration");

@@ -25,6 +25,8 @@ pub enum Kind {
     Flag,
     /// One of a fixed set of names.
     Choice(&'static [&'static str]),
+    /// A piecewise schedule: (time s, value) points with increasing times, values ≥ 0.
+    Points,
 }
 
 /// A parameter value, parsed from text (`--set`, timeline) or produced by the inspector.
@@ -36,6 +38,8 @@ pub enum Value {
     Choice(String),
     /// `unbounded` / `none`.
     Unset,
+    /// `[(0, 1), (60, 3)]`: (time s, value) pairs.
+    Points(Vec<(f64, f64)>),
 }
 
 impl fmt::Display for Value {
@@ -46,6 +50,15 @@ impl fmt::Display for Value {
             Value::Flag(b) => write!(f, "{b}"),
             Value::Choice(s) => f.write_str(s),
             Value::Unset => f.write_str("none"),
+            Value::Points(points) => {
+                // The same text `parse_value` reads back (f64 `Display` round-trips exactly).
+                f.write_str("[")?;
+                for (i, (t, m)) in points.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}({t}, {m})")?;
+                }
+                f.write_str("]")
+            }
         }
     }
 }
@@ -59,6 +72,7 @@ pub enum Field<'a> {
     OptionalSeconds(&'a mut Option<f64>),
     Flag(&'a mut bool),
     Choice(&'a mut dyn Choice),
+    Points(&'a mut Vec<(f64, f64)>),
 }
 
 /// An enum field whose variants are chosen by name (`fifo`, `reject`, `full`…).
@@ -92,6 +106,7 @@ impl Field<'_> {
             Field::OptionalSeconds(_) => Kind::OptionalSeconds,
             Field::Flag(_) => Kind::Flag,
             Field::Choice(c) => Kind::Choice(c.names()),
+            Field::Points(_) => Kind::Points,
         }
     }
 
@@ -104,6 +119,7 @@ impl Field<'_> {
             Field::OptionalSeconds(v) => v.map_or(Value::Unset, Value::Real),
             Field::Flag(v) => Value::Flag(**v),
             Field::Choice(c) => Value::Choice(c.current().to_string()),
+            Field::Points(p) => Value::Points(p.to_vec()),
         }
     }
 
@@ -154,6 +170,10 @@ impl Field<'_> {
                     return Err(format!("must be one of: {}", c.names().join(", ")));
                 }
             }
+            (Field::Points(v), Value::Points(points)) => {
+                check_points(points)?;
+                v.clone_from(points);
+            }
             (field, _) => return Err(format!("expects {}", describe(&field.kind()))),
         }
         Ok(())
@@ -171,7 +191,19 @@ pub fn describe(kind: &Kind) -> String {
         Kind::OptionalSeconds => "a duration in seconds or `none`".into(),
         Kind::Flag => "`true` or `false`".into(),
         Kind::Choice(names) => format!("one of {}", names.join(", ")),
+        Kind::Points => "a list of (time s, value) points, e.g. `[(0, 1), (60, 3)]`".into(),
     }
+}
+
+/// Checks a schedule's points: at least one, times increasing and ≥ 0, values ≥ 0, all finite.
+pub fn check_points(points: &[(f64, f64)]) -> Result<(), String> {
+    let finite = points.iter().all(|(t, m)| t.is_finite() && *t >= 0.0 && m.is_finite() && *m >= 0.0);
+    if points.is_empty() || !finite || !points.windows(2).all(|w| w[0].0 < w[1].0) {
+        return Err("points are (time, multiplier) pairs with increasing times ≥ 0 and multipliers ≥ 0, \
+                    e.g. `[(0, 1), (60, 3)]`"
+            .into());
+    }
+    Ok(())
 }
 
 /// Parses the text of a value (`--set p=TEXT`, timeline `= TEXT`).
@@ -182,6 +214,11 @@ pub fn parse_value(text: &str) -> Value {
         "false" => return Value::Flag(false),
         "unbounded" | "none" | "None" => return Value::Unset,
         _ => {}
+    }
+    if t.starts_with('[')
+        && let Ok(points) = ron::from_str::<Vec<(f64, f64)>>(t)
+    {
+        return Value::Points(points);
     }
     if let Ok(n) = t.parse::<u64>() {
         return Value::Count(n);
@@ -368,5 +405,24 @@ mod tests {
         assert!(Field::Real(&mut p, 0.0, 1.0).set(&Value::Real(1.5)).is_err());
         assert!(Field::Real(&mut p, 0.0, 1.0).set(&Value::Count(1)).is_ok());
         assert_eq!(p, 1.0);
+    }
+
+    #[test]
+    fn points_round_trip_through_text_and_are_checked() {
+        let text = "[(0, 1), (12.5, 3), (60, 0)]";
+        let value = parse_value(text);
+        assert_eq!(value, Value::Points(vec![(0.0, 1.0), (12.5, 3.0), (60.0, 0.0)]));
+        assert_eq!(value.to_string(), text);
+        let mut points = vec![(0.0, 1.0)];
+        assert!(Field::Points(&mut points).set(&value).is_ok());
+        assert_eq!(points.len(), 3);
+        for bad in ["[(5, 1), (2, 1)]", "[]", "[(0, -1)]", "[(1, 1), (1, 2)]"] {
+            let err = Field::Points(&mut points).set(&parse_value(bad)).unwrap_err();
+            assert!(err.contains("increasing times"), "{bad}: {err}");
+        }
+        // Not a list at all: the error says what to write.
+        let err = Field::Points(&mut points).set(&parse_value("[(0, 1")).unwrap_err();
+        assert!(err.contains("[(0, 1), (60, 3)]"), "{err}");
+        assert_eq!(points.len(), 3);
     }
 }

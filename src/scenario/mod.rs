@@ -257,14 +257,8 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
                         r.at(&format!("{base}.arrivals"), "OnOff needs positive `on` and `off` mean durations");
                     }
                     schema::Arrivals::Schedule { points, .. } => {
-                        let ok = !points.is_empty()
-                            && points.windows(2).all(|w| w[0].0 < w[1].0)
-                            && points.iter().all(|(t, m)| t.is_finite() && *t >= 0.0 && m.is_finite() && *m >= 0.0);
-                        if !ok {
-                            r.at(
-                                &format!("{base}.arrivals.points"),
-                                "points are (time, multiplier) pairs with increasing times ≥ 0 and multipliers ≥ 0",
-                            );
+                        if let Err(e) = params::check_points(points) {
+                            r.at(&format!("{base}.arrivals.points"), e);
                         }
                     }
                     schema::Arrivals::Closed { think, .. } => {

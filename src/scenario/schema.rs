@@ -138,6 +138,8 @@ pub enum Shape {
     Linear,
 }
 
+choice_enum!(Shape { "step" => Shape::Step, "linear" => Shape::Linear });
+
 /// A station: c workers in front of a bounded (or unbounded) queue, then optional downstream
 /// calls and onward routing.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -562,7 +564,11 @@ impl Params for SourceSpec {
 impl Params for Arrivals {
     fn visit(&mut self, v: &mut dyn Visitor) {
         match self {
-            Arrivals::Poisson | Arrivals::Constant | Arrivals::Schedule { .. } => {}
+            Arrivals::Poisson | Arrivals::Constant => {}
+            Arrivals::Schedule { points, shape } => {
+                v.field("points", Field::Points(points), "(time s, rate multiplier) points");
+                v.field("shape", Field::Choice(shape), "step holds each point; linear ramps between them");
+            }
             Arrivals::OnOff { on, off } => {
                 v.field("on", Field::Seconds(on), "mean ON period");
                 v.field("off", Field::Seconds(off), "mean OFF period");

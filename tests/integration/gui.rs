@@ -211,3 +211,39 @@ fn clicking_an_edge_narrows_the_inspector_to_its_policy() {
     h.run();
     assert_eq!(h.state_mut().sim.get("api.calls.db.retry.max_attempts").unwrap(), Value::Count(2));
 }
+
+#[test]
+fn inspector_edits_a_rate_schedule_and_a_distribution_family() {
+    let text = r#"Scenario(title: "sched", duration: 300.0, nodes: {
+        "clients": Source(rate: 10.0, arrivals: Schedule(points: [(0.0, 1.0), (60.0, 2.0)]), to: "server"),
+        "server": Service(workers: 4, service: Exponential(mean: 0.05)),
+    })"#;
+    let mut state = GuiState::new(sluice::Sim::from_text("sched.ron", text, None).unwrap(), "sched.ron", text);
+    state.sim.run_until(30.0);
+    state.selected = Some("clients".into());
+    let mut h = harness(state, inspector_ui);
+    h.run();
+    h.get_by_label("clients.arrivals.points add").click();
+    h.run();
+    assert_eq!(
+        h.state_mut().sim.get("clients.arrivals.points").unwrap(),
+        Value::Points(vec![(0.0, 1.0), (60.0, 2.0), (70.0, 2.0)])
+    );
+    h.get_by_label("clients.arrivals.points remove 0").click();
+    h.run();
+    let state = h.state_mut();
+    assert_eq!(state.sim.get("clients.arrivals.points").unwrap(), Value::Points(vec![(60.0, 2.0), (70.0, 2.0)]));
+    let entry = state.sim.timeline().last().unwrap().clone();
+    assert_eq!((entry.at, entry.path.as_str()), (30_000_000_000, "clients.arrivals.points"));
+    // The service's family is a choice in the same registry.
+    state.selected = Some("server".into());
+    h.run();
+    assert!(h.query_by_label("service.kind").is_some(), "the family is listed");
+    h.get_by_value("exponential").click();
+    h.run();
+    h.get_by_label("deterministic").click();
+    h.run();
+    let state = h.state_mut();
+    assert_eq!(state.sim.get("server.service.kind").unwrap(), Value::Choice("deterministic".into()));
+    assert_eq!(state.sim.get("server.service.mean").unwrap(), Value::Real(0.05));
+}

@@ -41,3 +41,43 @@ fn mmck_answers_to_the_documented_paths() {
     assert!(n.queue_len <= 4 && n.busy <= 3);
     assert_eq!(sim.report().nodes["server"].queue_len_max, 4);
 }
+
+/// A rate schedule and a distribution's family are parameters like any other: settable live,
+/// from the timeline, and written back when the tweaked scenario is exported.
+#[test]
+fn schedules_and_distribution_families_are_live_parameters() {
+    let text = r#"Scenario(title: "sched", duration: 300.0, nodes: {
+        "clients": Source(rate: 10.0, arrivals: Schedule(points: [(0.0, 1.0)]), to: "server"),
+        "server": Service(workers: 4, service: Exponential(mean: 0.05)),
+    }, timeline: ["at 200 set clients.arrivals.points = [(0, 1), (200, 3)]"])"#;
+    let mut sim = crate::util::sim(text, 7);
+    sim.run_until(100.0);
+    let arrivals = |sim: &mut Sim| sim.node("clients").unwrap().counters.arrivals;
+    let at_100 = arrivals(&mut sim);
+    // From 100 s on the schedule is silent: not one more request.
+    sim.set("clients.arrivals.points", "[(0, 1), (100, 0)]").unwrap();
+    assert_eq!(sim.get("clients.arrivals.points").unwrap().to_string(), "[(0, 1), (100, 0)]");
+    sim.run_until(199.0);
+    assert_eq!(arrivals(&mut sim), at_100);
+    // The scripted entry restores it at three times the rate: about 3000 in the last 100 s.
+    sim.run_until(300.0);
+    let late = arrivals(&mut sim) - at_100;
+    assert!((2700..3300).contains(&late), "{late} requests in the last 100 s, expected about 3000");
+
+    // Invalid schedules are refused with the form to write.
+    let err = sim.set("clients.arrivals.points", "[(5, 1), (2, 1)]").unwrap_err();
+    assert!(err.contains("increasing times"), "{err}");
+    assert!(sim.set("clients.arrivals.shape", "linear").is_ok());
+
+    // Switching the family keeps the mean; the new family's shape fields are then editable.
+    sim.set("server.service.kind", "lognormal").unwrap();
+    sim.set("server.service.cv", "3").unwrap();
+    assert_eq!(sim.get("server.service.mean").unwrap().to_string(), "0.05");
+    assert!(sim.set("server.service.kind", "weibull").unwrap_err().contains("lognormal"));
+    let exported = sim.current_scenario();
+    let sluice::scenario::schema::NodeSpec::Service(server) = &exported.nodes["server"] else { panic!() };
+    assert_eq!(server.service, sluice::model::dist::Dist::LogNormal { mean: 0.05, cv: 3.0 });
+    let sluice::scenario::schema::NodeSpec::Source(clients) = &exported.nodes["clients"] else { panic!() };
+    let sluice::scenario::schema::Arrivals::Schedule { points, shape } = &clients.arrivals else { panic!() };
+    assert_eq!((points.as_slice(), *shape), (&[(0.0, 1.0), (200.0, 3.0)][..], sluice::scenario::schema::Shape::Linear));
+}
