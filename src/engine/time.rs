@@ -20,7 +20,10 @@ pub fn secs_to_nanos(secs: f64) -> Nanos {
     }
     // `x + 0.5` truncated is round-half-up for positive x, without a libm call in the hot loop.
     let ns = secs * NANOS_PER_SEC + 0.5;
-    if ns >= u64::MAX as f64 { u64::MAX } else { ns as u64 }
+    // Below 2^63 (292 years) the conversion through i64 is exact and compiles to one
+    // instruction; a direct `as u64` needs a branchy fix-up for the top bit on x86-64.
+    const I64_LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if ns >= I64_LIMIT { u64::MAX } else { ns as i64 as u64 }
 }
 
 /// Converts nanoseconds to seconds (for reports and plots only).
@@ -39,6 +42,10 @@ mod tests {
         assert_eq!(secs_to_nanos(-3.0), 0);
         assert_eq!(secs_to_nanos(f64::NAN), 0);
         assert_eq!(secs_to_nanos(1e30), u64::MAX);
+        assert_eq!(secs_to_nanos(f64::INFINITY), u64::MAX);
+        // Just below and above 2^63 ns (about 292 years).
+        assert_eq!(secs_to_nanos(9.2e9), 9_200_000_000_000_000_000);
+        assert_eq!(secs_to_nanos(9.3e9), u64::MAX);
         assert_eq!(secs_to_nanos(0.000_000_000_6), 1);
         assert_eq!(nanos_to_secs(2_500_000_000), 2.5);
     }

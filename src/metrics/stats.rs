@@ -74,16 +74,23 @@ impl WindowHistogram {
     }
 
     /// The value at quantile `q` (0..=1), in the same unit as recorded.
-    pub fn quantile(&self, q: f64) -> u64 {
-        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total.max(1));
+    /// The values at the quantiles `qs` (ascending), in one pass over the buckets.
+    pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [u64; N] {
+        let ranks = qs.map(|q| ((q * self.total as f64).ceil() as u64).clamp(1, self.total.max(1)));
+        let mut out = [0; N];
+        let mut k = 0;
         let mut seen = 0u64;
         for (i, c) in self.counts.iter().enumerate() {
             seen += u64::from(*c);
-            if seen >= rank {
-                return Self::value(i);
+            while k < N && seen >= ranks[k] {
+                out[k] = Self::value(i);
+                k += 1;
+            }
+            if k == N {
+                break;
             }
         }
-        0
+        out
     }
 
     pub fn clear(&mut self) {
@@ -116,6 +123,16 @@ impl Gauge {
         if value == self.value {
             return;
         }
+        if self.last >= warmup {
+            // The hot path: after the warm-up the held value is already in both maxima (it was
+            // set or sampled after the warm-up), so only the new value can raise them.
+            self.area += u128::from(self.value) * u128::from(now.saturating_sub(self.last));
+            self.last = self.last.max(now);
+            self.value = value;
+            self.max = self.max.max(value);
+            self.window_max = self.window_max.max(value);
+            return;
+        }
         self.advance(now, warmup);
         self.value = value;
         if now >= warmup {
@@ -130,8 +147,10 @@ impl Gauge {
         let from = self.last.max(warmup);
         if now > from {
             self.area += u128::from(self.value) * u128::from(now - from);
-            // The value held over a measured span counts for the maximum even if it was set
-            // before the warm-up ended.
+        }
+        if now >= warmup {
+            // The value held once measuring starts counts for the maximum even if it was set
+            // before the warm-up ended (and `set` relies on it from then on).
             self.max = self.max.max(self.value);
         }
         self.last = self.last.max(now);
@@ -279,11 +298,31 @@ impl NodeStats {
     }
 
     /// Gives a counted request its terminal label; `latency` is recorded for completions.
-    #[inline]
+    #[inline(always)]
     pub fn label(&mut self, class: u8, label: Label, latency: Nanos) {
         self.in_system -= 1;
-        let multi = self.classes.len() > 1;
-        let class = self.classes.get_mut(class as usize).filter(|_| multi);
+        // Completions are the hot path (two per customer in a plain run): kept inline, with
+        // the per-class copy only when there is more than one class.
+        if label == Label::Completed {
+            self.counters.completed += 1;
+            self.latency.saturating_record(latency.max(1));
+            self.window_latency.record(latency);
+            self.latency_sum += u128::from(latency);
+            if self.classes.len() > 1
+                && let Some(c) = self.classes.get_mut(class as usize)
+            {
+                c.counters.completed += 1;
+                c.latency.saturating_record(latency.max(1));
+                c.latency_sum += u128::from(latency);
+            }
+        } else {
+            self.label_failure(class, label);
+        }
+    }
+
+    /// The counters of a request that did not complete.
+    #[inline(never)]
+    fn label_failure(&mut self, class: u8, label: Label) {
         fn bump(c: &mut Counters, label: Label) {
             match label {
                 Label::Completed => c.completed += 1,
@@ -303,17 +342,10 @@ impl NodeStats {
             }
         }
         bump(&mut self.counters, label);
-        if label == Label::Completed {
-            self.latency.saturating_record(latency.max(1));
-            self.window_latency.record(latency);
-            self.latency_sum += u128::from(latency);
-        }
-        if let Some(c) = class {
+        if self.classes.len() > 1
+            && let Some(c) = self.classes.get_mut(class as usize)
+        {
             bump(&mut c.counters, label);
-            if label == Label::Completed {
-                c.latency.saturating_record(latency.max(1));
-                c.latency_sum += u128::from(latency);
-            }
         }
     }
 
@@ -343,7 +375,8 @@ impl NodeStats {
         let (busy, _) = self.busy.take_window(span);
         let (workers, _) = self.workers.take_window(span);
         let (_, _) = self.inside.take_window(span);
-        let q = |h: &WindowHistogram, p: f64| if h.is_empty() { 0.0 } else { h.quantile(p) as f64 / 1e9 };
+        let [p50, p95, p99] =
+            if self.window_latency.is_empty() { [0; 3] } else { self.window_latency.quantiles([0.5, 0.95, 0.99]) };
         let point = Point {
             t: now as f64 / 1e9,
             span: span as f64 / 1e9,
@@ -354,9 +387,9 @@ impl NodeStats {
             dropped: c.dropped - w.dropped,
             timed_out: c.timed_out - w.timed_out,
             retries: c.retries - w.retries,
-            latency_p50: q(&self.window_latency, 0.5),
-            latency_p95: q(&self.window_latency, 0.95),
-            latency_p99: q(&self.window_latency, 0.99),
+            latency_p50: p50 as f64 / 1e9,
+            latency_p95: p95 as f64 / 1e9,
+            latency_p99: p99 as f64 / 1e9,
             queue_len,
             queue_len_max: queue_len_max as f64,
             busy,
@@ -381,6 +414,14 @@ mod tests {
         g.set(20, 10, 2); // 4 held over [10, 20]
         assert_eq!(g.mean_until(30, 10), (4.0 * 10.0 + 2.0 * 10.0) / 20.0);
         assert_eq!(g.max, 4, "a value set before the warm-up and held after it counts");
+        // Sampled exactly at the warm-up, then lowered: the held value still counts.
+        let mut g = Gauge::default();
+        g.set(0, 10, 5);
+        g.advance(10, 10);
+        g.set(15, 10, 3);
+        g.set(16, 10, 4);
+        assert_eq!(g.max, 5);
+        assert_eq!(g.mean_until(20, 10), (5.0 * 5.0 + 3.0 + 4.0 * 4.0) / 10.0);
     }
 
     #[test]
@@ -389,9 +430,10 @@ mod tests {
         for v in 1..=10_000u64 {
             h.record(v * 1000);
         }
-        for q in [0.5, 0.95, 0.99] {
+        let qs = [0.5, 0.95, 0.99];
+        for (q, got) in qs.into_iter().zip(h.quantiles(qs)) {
             let exact = q * 10_000.0 * 1000.0;
-            let got = h.quantile(q) as f64;
+            let got = got as f64;
             assert!((got - exact).abs() / exact < 0.07, "q{q}: {got} vs {exact}");
         }
         h.clear();
