@@ -4,12 +4,13 @@
 //! Frame by frame, [`advance_clock`] moves sim time by wall time × speed, as far as the
 //! engine's share of the frame allows ([`FrameBudget`] holds frames near 30 ms), always through
 //! `Sim::run`, so a session's results depend only on the sim times of its changes, never on
-//! the frame rate. The panels ([`panels`], [`canvas`], [`plots`]) read [`state::GuiState`] and
-//! emit commands that are applied after the frame.
+//! the frame rate. The panels ([`panels`], [`canvas`], [`plots`]) and the file browser
+//! ([`files`]) read [`state::GuiState`] and emit commands that are applied after the frame.
 //!
 //! [`Sim`]: crate::Sim
 
 pub mod canvas;
+pub mod files;
 pub mod panels;
 pub mod plots;
 pub mod state;
@@ -280,6 +281,7 @@ pub fn frame_ui(root: &mut egui::Ui, state: &mut GuiState) {
         plots::plots_ui(ui, state);
     });
     egui::CentralPanel::default().show(root, |ui| canvas::canvas_ui(ui, state, &mut commands));
+    files::file_browser_ui(root, state, &mut commands);
     for c in commands {
         state.apply(c);
     }

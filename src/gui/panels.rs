@@ -5,12 +5,14 @@
 use bevy_egui::egui;
 use bevy_egui::egui::{Color32, RichText, Ui};
 
+use super::files::Purpose;
 use super::state::{Command, GuiState, MAX_SPEED};
 use crate::engine::kernel::EntryOrigin;
 use crate::engine::sim::NodeKind;
 use crate::params::{Kind, Value};
 
-/// Play/pause, stepping, speed, clock, seed, reset, run-until, scenario picker and files.
+/// Play/pause, stepping, speed, clock, seed, reset, run-until, scenario picker and the buttons
+/// that open the file browser.
 pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
     ui.horizontal_wrapped(|ui| {
         let label = if state.playing { "⏸ Pause" } else { "▶ Play" };
@@ -78,34 +80,24 @@ pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
                 }
             },
         );
-        ui.add(egui::TextEdit::singleline(&mut state.open_path).desired_width(200.0).hint_text("path/to/file.ron"));
-        let path = || std::path::PathBuf::from(state.open_path.trim());
-        if ui.button("Open").on_hover_text("load a scenario file").clicked() {
-            out.push(Command::Load(path()));
-        }
-        if ui.button("Save session").on_hover_text("scenario + seed + your changes, replayable").clicked() {
-            out.push(Command::SaveSession(or_default(path(), "session.ron")));
-        }
-        if ui.button("Load session").clicked() {
-            out.push(Command::LoadSession(or_default(path(), "session.ron")));
-        }
-        if ui.button("Export CSV").clicked() {
-            out.push(Command::ExportCsv(or_default(path(), "series")));
-        }
-        if ui.button("Export scenario").on_hover_text("the scenario with your changes and layout").clicked() {
-            out.push(Command::ExportScenario(or_default(path(), "tweaked.ron")));
-        }
-        if ui.button("Screenshot").clicked() {
-            out.push(Command::Screenshot(or_default(path(), "sluice.png")));
+        // The browser, once a path is chosen, pushes the file command these used to push.
+        let buttons = [
+            ("Open…", "open a scenario file", Purpose::OpenScenario),
+            ("Save session…", "scenario + seed + your changes, replayable", Purpose::SaveSession),
+            ("Load session…", "replay a saved session", Purpose::LoadSession),
+            ("Export CSV…", "each node's time series, one CSV per node", Purpose::ExportCsv),
+            ("Export scenario…", "the scenario with your changes and layout", Purpose::ExportScenario),
+            ("Screenshot…", "save the window as a PNG", Purpose::Screenshot),
+        ];
+        for (label, hover, purpose) in buttons {
+            if ui.button(label).on_hover_text(hover).clicked() {
+                out.push(Command::Browse(purpose));
+            }
         }
         if !state.status.is_empty() {
             ui.colored_label(Color32::from_rgb(230, 120, 90), &state.status);
         }
     });
-}
-
-fn or_default(p: std::path::PathBuf, default: &str) -> std::path::PathBuf {
-    if p.as_os_str().is_empty() { default.into() } else { p }
 }
 
 /// The scenario's story: title, description and what to watch.

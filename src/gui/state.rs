@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::files::{FileBrowser, Purpose};
 use crate::engine::Sim;
 use crate::engine::time::{nanos_to_secs, secs_to_nanos};
 use crate::scenario::session::Session;
@@ -45,7 +46,9 @@ pub enum Command {
     Select(Option<String>),
     /// Select an edge (`from->to`): the inspector shows its policy.
     SelectEdge(String),
-    /// Load a scenario file (picker or "open").
+    /// Open the file browser for this purpose (it pushes one of the file commands below).
+    Browse(Purpose),
+    /// Load a scenario file (picker or browser).
     Load(PathBuf),
     SaveSession(PathBuf),
     LoadSession(PathBuf),
@@ -88,8 +91,11 @@ pub struct GuiState {
     pub plot_window: f64,
     /// Screenshot requests for the window layer to fulfil.
     pub screenshot_requests: Vec<PathBuf>,
-    /// Text fields of the control bar.
-    pub open_path: String,
+    /// The file browser, while it is open.
+    pub browser: Option<FileBrowser>,
+    /// The folder the last confirmed browser was in, where the next one starts.
+    pub last_dir: Option<PathBuf>,
+    /// The control bar's run-until field.
     pub run_until_text: String,
     pub fault_factor: f64,
     pub fault_seconds: f64,
@@ -131,7 +137,8 @@ impl GuiState {
             plot_focus: None,
             plot_window: 120.0,
             screenshot_requests: Vec::new(),
-            open_path: String::new(),
+            browser: None,
+            last_dir: None,
             run_until_text: String::new(),
             fault_factor: 3.0,
             fault_seconds: 20.0,
@@ -261,11 +268,11 @@ impl GuiState {
                 self.selected_edge = Some(edge);
                 Ok(())
             }
-            Command::Load(path) => GuiState::open(&path, None).map(|fresh| {
-                let catalog = std::mem::take(&mut self.catalog);
-                *self = fresh;
-                self.catalog = catalog;
-            }),
+            Command::Browse(purpose) => {
+                self.browser = Some(FileBrowser::new(purpose, &self.browse_start()));
+                Ok(())
+            }
+            Command::Load(path) => GuiState::open(&path, None).map(|fresh| self.replace_run(fresh)),
             Command::SaveSession(path) => {
                 let s = Session::record(&self.scenario_name, &self.scenario_text, &self.sim);
                 std::fs::write(&path, s.to_ron()).map_err(|e| format!("{}: {e}", path.display()))
@@ -275,9 +282,7 @@ impl GuiState {
                 .and_then(|text| Session::from_ron(&path.display().to_string(), &text).map_err(|e| e.to_string()))
                 .and_then(|s| {
                     let sim = s.replay().map_err(|e| e.to_string())?;
-                    let catalog = std::mem::take(&mut self.catalog);
-                    *self = GuiState::new(sim, &s.scenario_name, &s.scenario_text);
-                    self.catalog = catalog;
+                    self.replace_run(GuiState::new(sim, &s.scenario_name, &s.scenario_text));
                     Ok(())
                 }),
             Command::ExportCsv(dir) => crate::cli::write_csv(&self.sim, &dir).map_err(|e| e.to_string()),
@@ -296,6 +301,30 @@ impl GuiState {
             Ok(()) => String::new(),
             Err(e) => e,
         };
+    }
+
+    /// Swaps in a fresh run, keeping what belongs to the app rather than to the run: the
+    /// scenario catalog, an open file browser and the folder last browsed.
+    fn replace_run(&mut self, fresh: GuiState) {
+        let catalog = std::mem::take(&mut self.catalog);
+        let browser = self.browser.take();
+        let last_dir = self.last_dir.take();
+        *self = fresh;
+        self.catalog = catalog;
+        self.browser = browser;
+        self.last_dir = last_dir;
+    }
+
+    /// Where a new file browser starts: the folder last browsed to a confirm, else the loaded
+    /// scenario's folder, else the working directory.
+    pub fn browse_start(&self) -> PathBuf {
+        let scenario_dir = Path::new(&self.scenario_name).parent().filter(|d| !d.as_os_str().is_empty());
+        self.last_dir
+            .iter()
+            .map(PathBuf::as_path)
+            .chain(scenario_dir)
+            .find(|d| d.is_dir())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 
     /// The scenario with the live parameter values and canvas layout, as RON.

@@ -6,6 +6,7 @@ use std::process::Command as Process;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
+use sluice::gui::files::file_browser_ui;
 use sluice::gui::panels::{controls_ui, faults_ui, inspector_ui};
 use sluice::gui::state::{Command, GuiState};
 use sluice::params::Value;
@@ -14,9 +15,17 @@ fn scenario(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name)
 }
 
+/// A panel function, as the app draws them.
+type Panel = fn(&mut egui::Ui, &mut GuiState, &mut Vec<Command>);
+
 /// A harness around one panel; commands are applied after each frame, as in the app.
-fn harness(state: GuiState, panel: fn(&mut egui::Ui, &mut GuiState, &mut Vec<Command>)) -> Harness<'static, GuiState> {
-    Harness::builder().with_size(egui::vec2(900.0, 1400.0)).build_ui_state(
+fn harness(state: GuiState, panel: Panel) -> Harness<'static, GuiState> {
+    harness_stepping(state, panel, 0.25)
+}
+
+/// A harness whose frames last `step_dt` seconds (short ones fit a double-click in two frames).
+fn harness_stepping(state: GuiState, panel: Panel, step_dt: f32) -> Harness<'static, GuiState> {
+    Harness::builder().with_size(egui::vec2(900.0, 1400.0)).with_step_dt(step_dt).build_ui_state(
         move |ui, state: &mut GuiState| {
             let mut out = Vec::new();
             panel(ui, state, &mut out);
@@ -246,4 +255,183 @@ fn inspector_edits_a_rate_schedule_and_a_distribution_family() {
     let state = h.state_mut();
     assert_eq!(state.sim.get("server.service.kind").unwrap(), Value::Choice("deterministic".into()));
     assert_eq!(state.sim.get("server.service.mean").unwrap(), Value::Real(0.05));
+}
+
+/// The top bar and the file browser window, drawn together as in the app.
+fn controls_and_browser(ui: &mut egui::Ui, state: &mut GuiState, out: &mut Vec<Command>) {
+    controls_ui(ui, state, out);
+    file_browser_ui(ui, state, out);
+}
+
+/// A fresh folder under the system's temporary folder, removed when dropped (also when a test
+/// fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("sluice-gui-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(std::fs::canonicalize(&dir).unwrap())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn opening_a_scenario_through_the_file_browser() {
+    let tmp = TempDir::new("open");
+    std::fs::copy(scenario("mmck.ron"), tmp.0.join("mmck.ron")).unwrap();
+    std::fs::create_dir(tmp.0.join("sub")).unwrap();
+    std::fs::write(tmp.0.join("sub").join("notes.txt"), "not a scenario").unwrap();
+    let mut state = GuiState::open(&scenario("three-tier.ron"), None).unwrap();
+    state.last_dir = Some(tmp.0.clone());
+    let mut h = harness(state, controls_and_browser);
+    h.run();
+    assert!(h.query_by_label("Open a scenario").is_none(), "no browser before the button");
+    h.get_by_label("Open…").click();
+    h.run();
+    assert!(h.query_by_label("Open a scenario").is_some(), "the browser's window");
+    assert_eq!(h.state().browser.as_ref().unwrap().dir, tmp.0);
+    // The listing shows the folder and the scenario with its title.
+    assert!(h.query_by_label("M/M/c/K: a single bounded station").is_some());
+    h.get_by_label("sub/").click();
+    h.run();
+    assert_eq!(h.state().browser.as_ref().unwrap().dir, tmp.0.join("sub"));
+    assert!(h.query_by_label("notes.txt").is_none(), "only scenario files are listed");
+    assert!(h.query_by_label("mmck.ron").is_none());
+    h.get_by_label("..").click();
+    h.run();
+    assert_eq!(h.state().browser.as_ref().unwrap().dir, tmp.0);
+    h.get_by_label("mmck.ron").click();
+    h.run();
+    assert_eq!(
+        h.state().sim.scenario().title,
+        "Three-tier cascade: a slow database takes down the API",
+        "picking a file does not open it"
+    );
+    h.get_by_label("Open").click();
+    h.run();
+    let state = h.state();
+    assert!(state.status.is_empty(), "{}", state.status);
+    assert_eq!(state.scenario_name, tmp.0.join("mmck.ron").display().to_string());
+    assert_eq!(state.sim.scenario().title, "M/M/c/K: a single bounded station");
+    assert_eq!(state.sim.node_names(), ["clients", "server"]);
+    assert!(state.browser.is_none(), "confirming closes the browser");
+    assert!(h.query_by_label("Open a scenario").is_none());
+}
+
+#[test]
+fn saving_a_session_through_the_file_browser() {
+    let tmp = TempDir::new("save");
+    let mut state = GuiState::open(&scenario("mmck.ron"), Some(4)).unwrap();
+    state.sim.run_until(50.0);
+    state.apply(Command::Set { path: "server.workers".into(), value: "3".into() });
+    state.sim.run_until(80.0);
+    state.last_dir = Some(tmp.0.clone());
+    let mut h = harness(state, controls_and_browser);
+    h.run();
+    h.get_by_label("Save session…").click();
+    h.run();
+    assert!(h.query_by_label("Save the session").is_some());
+    let field = h.get_by_label("File name");
+    assert_eq!(field.value().as_deref(), Some("session.ron"), "the default name");
+    field.focus();
+    h.run();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("File name").type_text("monday.ron");
+    h.run();
+    h.get_by_label("Save").click();
+    h.run();
+    let saved = tmp.0.join("monday.ron");
+    assert!(h.state().status.is_empty(), "{}", h.state().status);
+    assert!(h.state().browser.is_none());
+    assert!(saved.is_file(), "the session is written under the typed name in the browsed folder");
+    assert!(!tmp.0.join("session.ron").exists());
+
+    // Saving again under the same name asks first.
+    h.get_by_label("Save session…").click();
+    h.run();
+    h.get_by_label("monday.ron").click();
+    h.run();
+    h.get_by_label("Save").click();
+    h.run();
+    assert!(h.query_by_label("“monday.ron” already exists. Replace it?").is_some());
+    h.get_by_label("Keep it").click();
+    h.run();
+    assert!(h.query_by_label("Replace").is_none());
+    h.get_by_label("Cancel").click();
+    h.run();
+    assert!(h.state().browser.is_none());
+
+    // It loads back into a different app state, through the browser too.
+    let live = h.state().sim.report().to_json_without_wall();
+    let mut other = GuiState::open(&scenario("three-tier.ron"), None).unwrap();
+    other.last_dir = Some(tmp.0.clone());
+    let mut h = harness(other, controls_and_browser);
+    h.run();
+    h.get_by_label("Load session…").click();
+    h.run();
+    assert!(h.query_by_label("session: M/M/c/K: a single bounded station").is_some());
+    h.get_by_label("monday.ron").click();
+    h.run();
+    h.get_by_label("Load").click();
+    h.run();
+    let state = h.state_mut();
+    assert!(state.status.is_empty(), "{}", state.status);
+    assert_eq!(state.sim.seed(), 4);
+    assert_eq!(state.sim.get("server.workers").unwrap(), Value::Count(3));
+    assert_eq!(state.sim.report().to_json_without_wall(), live);
+    assert_eq!(state.last_dir.as_deref(), Some(tmp.0.as_path()), "a load keeps the folder last browsed");
+}
+
+/// Presses and releases the primary button at `pos`.
+fn click_at(h: &Harness<'static, GuiState>, pos: egui::Pos2) {
+    h.event(egui::Event::PointerMoved(pos));
+    for pressed in [true, false] {
+        let button = egui::PointerButton::Primary;
+        h.event(egui::Event::PointerButton { pos, button, pressed, modifiers: egui::Modifiers::default() });
+    }
+}
+
+#[test]
+fn double_clicking_a_file_opens_it_but_double_clicking_a_folder_only_enters_it() {
+    let tmp = TempDir::new("double");
+    std::fs::create_dir(tmp.0.join("sub")).unwrap();
+    // In `sub`, the scenario sits on the row where `sub/` was, under a double-click's second
+    // click.
+    std::fs::copy(scenario("mmck.ron"), tmp.0.join("sub").join("x.ron")).unwrap();
+    let mut state = GuiState::open(&scenario("three-tier.ron"), None).unwrap();
+    state.last_dir = Some(tmp.0.clone());
+    let mut h = harness_stepping(state, controls_and_browser, 0.05);
+    h.run();
+    h.get_by_label("Open…").click();
+    h.run();
+    let folder = h.get_by_label("sub/").rect().center();
+    click_at(&h, folder);
+    // One frame handles the click, the next shows the folder entered.
+    h.step();
+    h.step();
+    assert!(h.get_by_label("x.ron").rect().contains(folder), "the test needs x.ron under the pointer");
+    click_at(&h, folder);
+    h.run();
+    let browser = h.state().browser.as_ref().expect("the browser stays open");
+    assert_eq!((browser.dir.as_path(), browser.name.as_str()), (tmp.0.join("sub").as_path(), ""));
+    assert!(h.state().scenario_name.ends_with("three-tier.ron"), "{}", h.state().scenario_name);
+    // Wait out the double-click delay, then double-click the file.
+    h.run_steps(10);
+    let file = h.get_by_label("x.ron").rect().center();
+    click_at(&h, file);
+    h.step();
+    h.step();
+    click_at(&h, file);
+    h.run();
+    let state = h.state();
+    assert!(state.status.is_empty(), "{}", state.status);
+    assert_eq!(state.scenario_name, tmp.0.join("sub").join("x.ron").display().to_string());
+    assert!(state.browser.is_none());
 }
