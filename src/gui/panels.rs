@@ -96,6 +96,8 @@ pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
         }
         if !state.status.is_empty() {
             ui.colored_label(Color32::from_rgb(230, 120, 90), &state.status);
+        } else if !state.notice.is_empty() {
+            ui.label(RichText::new(&state.notice).weak());
         }
     });
 }

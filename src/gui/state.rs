@@ -83,8 +83,10 @@ pub struct GuiState {
     /// Node positions on the canvas (logical points).
     pub layout: BTreeMap<String, (f32, f32)>,
     pub catalog: Vec<ScenarioEntry>,
-    /// A one-line message for the status bar (errors, "saved …").
+    /// The last command's error, shown in the top bar until the next command.
     pub status: String,
+    /// Where the last save or export went ("saved session.ron"), shown in a neutral colour.
+    pub notice: String,
     /// Plot view: follow the clock, or show the window ending at this time.
     pub plot_focus: Option<f64>,
     /// Plot window length, sim seconds.
@@ -134,6 +136,7 @@ impl GuiState {
             layout,
             catalog: Vec::new(),
             status: String::new(),
+            notice: String::new(),
             plot_focus: None,
             plot_window: 120.0,
             screenshot_requests: Vec::new(),
@@ -216,6 +219,14 @@ impl GuiState {
 
     /// Executes one command.
     pub fn apply(&mut self, command: Command) {
+        // Files written are confirmed, so a user knows where their save went.
+        let written = match &command {
+            Command::SaveSession(p) => Some(format!("saved the session to {}", p.display())),
+            Command::ExportCsv(dir) => Some(format!("wrote the time series to {}", dir.display())),
+            Command::ExportScenario(p) => Some(format!("exported the scenario to {}", p.display())),
+            Command::Screenshot(p) => Some(format!("screenshot will be saved to {}", p.display())),
+            _ => None,
+        };
         let result = match command {
             Command::TogglePlay => {
                 self.playing = !self.playing;
@@ -297,10 +308,18 @@ impl GuiState {
                 Ok(())
             }
         };
-        self.status = match result {
-            Ok(()) => String::new(),
-            Err(e) => e,
-        };
+        match result {
+            Ok(()) => {
+                self.status.clear();
+                if let Some(w) = written {
+                    self.notice = w;
+                }
+            }
+            Err(e) => {
+                self.status = e;
+                self.notice.clear();
+            }
+        }
     }
 
     /// Swaps in a fresh run, keeping what belongs to the app rather than to the run: the

@@ -351,6 +351,7 @@ fn saving_a_session_through_the_file_browser() {
     assert!(h.state().status.is_empty(), "{}", h.state().status);
     assert!(h.state().browser.is_none());
     assert!(saved.is_file(), "the session is written under the typed name in the browsed folder");
+    assert_eq!(h.state().notice, format!("saved the session to {}", saved.display()), "and the user is told where");
     assert!(!tmp.0.join("session.ron").exists());
 
     // Saving again under the same name asks first.
