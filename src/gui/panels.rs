@@ -261,7 +261,7 @@ fn points_editor(ui: &mut Ui, path: &str, points: &[(f64, f64)]) -> Option<Strin
                     .changed();
                 changed |= ui.add(egui::DragValue::new(m).range(0.0..=1e6).speed(0.01).prefix("×")).changed();
                 if edited.len() > 1 {
-                    let r = ui.small_button("✕");
+                    let r = ui.small_button("🗑");
                     r.widget_info(|| {
                         egui::WidgetInfo::labeled(egui::WidgetType::Button, true, format!("{path} remove {i}"))
                     });
