@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use bevy::app::AppExit;
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
-use bevy::window::{PresentMode, WindowResolution};
+use bevy::window::{PresentMode, PrimaryWindow, WindowResolution};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
 
 use state::{Command, FrameBudget, GuiState};
@@ -119,7 +119,7 @@ pub fn run(opts: GuiOptions) -> ExitCode {
         state.stop_at_end = false;
     }
     let window = Window {
-        title: format!("Sluice — {}", state.sim.scenario().title),
+        title: window_title(&state),
         resolution: WindowResolution::new(opts.width.max(640), opts.height.max(480)),
         present_mode: if opts.bench_frames.is_some() { PresentMode::AutoNoVsync } else { PresentMode::AutoVsync },
         ..default()
@@ -139,11 +139,27 @@ pub fn run(opts: GuiOptions) -> ExitCode {
                 bevy::camera::CameraOutputMode::Write { blend_state: None, clear_color: ClearColorConfig::None };
             commands.spawn((Camera2d, Camera { output_mode, ..default() }, Msaa::Off));
         })
-        .add_systems(Update, (advance_clock, capture).chain())
+        .add_systems(Update, (advance_clock, capture, sync_title).chain())
         .add_systems(EguiPrimaryContextPass, ui);
     match app.run() {
         AppExit::Success => ExitCode::SUCCESS,
         AppExit::Error(code) => ExitCode::from(code.get()),
+    }
+}
+
+/// The window's title: the app and the loaded scenario.
+fn window_title(state: &GuiState) -> String {
+    format!("Sluice — {}", state.sim.scenario().title)
+}
+
+/// Keeps the title on the loaded scenario when the picker, Open… or Load session… replace it.
+fn sync_title(app: NonSend<AppState>, mut windows: Query<&mut Window, With<PrimaryWindow>>) {
+    let title = window_title(&app.0);
+    for mut window in &mut windows {
+        // Compare first: assigning would mark the window changed and resend it every frame.
+        if window.title != title {
+            window.title = title.clone();
+        }
     }
 }
 
@@ -284,5 +300,29 @@ pub fn frame_ui(root: &mut egui::Ui, state: &mut GuiState) {
     files::file_browser_ui(root, state, &mut commands);
     for c in commands {
         state.apply(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bevy::ecs::system::RunSystemOnce as _;
+
+    #[test]
+    fn window_title_follows_the_loaded_scenario() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let state = GuiState::open(&dir.join("mmck.ron"), None).unwrap();
+        let first = state.sim.scenario().title.clone();
+        let mut world = World::new();
+        world.insert_non_send(AppState(state));
+        let window = world.spawn((Window::default(), PrimaryWindow)).id();
+        let title = |world: &World| world.get::<Window>(window).unwrap().title.clone();
+        world.run_system_once(sync_title).unwrap();
+        assert_eq!(title(&world), format!("Sluice — {first}"));
+        world.non_send_mut::<AppState>().0.apply(Command::Load(dir.join("three-tier.ron")));
+        world.run_system_once(sync_title).unwrap();
+        let second = world.non_send_mut::<AppState>().0.sim.scenario().title.clone();
+        assert_ne!(first, second);
+        assert_eq!(title(&world), format!("Sluice — {second}"));
     }
 }
