@@ -29,6 +29,9 @@ pub struct Source {
     pub generation: u32,
     /// On/off sources: currently ON.
     pub on: bool,
+    /// On/off sources: the ON/OFF switching process is scheduled (false after a live switch to
+    /// another kind, whose pending switch then goes stale).
+    pub phases_running: bool,
     pub phase_generation: u32,
     /// Closed loop: clients in the population, and how many must retire when they next finish.
     pub clients: u32,
@@ -148,15 +151,9 @@ impl Net<'_, '_> {
                     self.k.calendar.schedule(at, Event::ThinkDone { source: source.into() });
                 }
             }
-            Arrivals::OnOff { on, .. } => {
-                src.on = true;
-                let e: f64 = Exp1.sample(&mut src.rng_phase);
-                let generation = src.phase_generation;
+            Arrivals::OnOff { .. } => {
                 drop(src);
-                self.k.calendar.schedule(
-                    now.saturating_add(secs_to_nanos(e * on)),
-                    Event::PhaseSwitch { source: source.into(), generation },
-                );
+                self.start_phases(source);
                 self.schedule_arrival(source);
             }
             _ => {
@@ -164,6 +161,24 @@ impl Net<'_, '_> {
                 self.schedule_arrival(source);
             }
         }
+    }
+
+    /// Starts an on/off source's switching: ON now, the first switch after an ON period.
+    fn start_phases(&mut self, source: Entity) {
+        let now = self.k.now;
+        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        let Arrivals::OnOff { on, .. } = src.spec.arrivals else { return };
+        src.on = true;
+        src.phases_running = true;
+        // A new generation voids a switch left pending by an earlier on/off period.
+        src.phase_generation = src.phase_generation.wrapping_add(1);
+        let generation = src.phase_generation;
+        let e: f64 = Exp1.sample(&mut src.rng_phase);
+        drop(src);
+        self.k.calendar.schedule(
+            now.saturating_add(secs_to_nanos(e * on)),
+            Event::PhaseSwitch { source: source.into(), generation },
+        );
     }
 
     fn schedule_arrival(&mut self, source: Entity) {
@@ -324,8 +339,16 @@ impl Net<'_, '_> {
                     src.retiring += effective - clients;
                 }
             }
-            _ => {
+            arrivals => {
+                // A live switch of the open-loop kind (`arrivals.kind`): entering on/off starts
+                // its phases, leaving it lets the pending switch go stale.
+                let onoff = matches!(arrivals, Arrivals::OnOff { .. });
+                let start = onoff && !src.phases_running;
+                src.phases_running &= onoff;
                 drop(src);
+                if start {
+                    self.start_phases(source);
+                }
                 self.schedule_arrival(source);
             }
         }

@@ -83,6 +83,7 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64) -> Result<()
                         link,
                         generation: 0,
                         on: false,
+                        phases_running: false,
                         phase_generation: 0,
                         clients: 0,
                         retiring: 0,

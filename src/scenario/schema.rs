@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::choice_enum;
 use crate::model::dist::Dist;
-use crate::params::{Field, Params, Visitor};
+use crate::params::{Choice, Field, Params, Visitor};
 
 /// A whole scenario: metadata, run settings, nodes by name, and the timeline of scripted changes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -561,8 +561,46 @@ impl Params for SourceSpec {
     }
 }
 
+/// The open-loop arrival process as a choice (`clients.arrivals.kind = onoff`). A new kind
+/// starts from neutral settings: a schedule of one point at ×1 (the same load as Poisson), on/off
+/// periods of 10 s. A closed loop has no such field: its population is a different model.
+struct OpenLoopKind<'a>(&'a mut Arrivals);
+
+const OPEN_LOOP_KINDS: &[&str] = &["poisson", "constant", "onoff", "schedule"];
+
+impl Choice for OpenLoopKind<'_> {
+    fn names(&self) -> &'static [&'static str] {
+        OPEN_LOOP_KINDS
+    }
+    fn current(&self) -> &'static str {
+        match self.0 {
+            Arrivals::Poisson => "poisson",
+            Arrivals::Constant => "constant",
+            Arrivals::OnOff { .. } => "onoff",
+            Arrivals::Schedule { .. } => "schedule",
+            Arrivals::Closed { .. } => "closed",
+        }
+    }
+    fn select(&mut self, name: &str) -> bool {
+        if name == self.current() {
+            return true;
+        }
+        *self.0 = match name {
+            "poisson" => Arrivals::Poisson,
+            "constant" => Arrivals::Constant,
+            "onoff" => Arrivals::OnOff { on: 10.0, off: 10.0 },
+            "schedule" => Arrivals::Schedule { points: vec![(0.0, 1.0)], shape: Shape::Step },
+            _ => return false,
+        };
+        true
+    }
+}
+
 impl Params for Arrivals {
     fn visit(&mut self, v: &mut dyn Visitor) {
+        if !matches!(self, Arrivals::Closed { .. }) {
+            v.field("kind", Field::Choice(&mut OpenLoopKind(self)), "open-loop arrival process");
+        }
         match self {
             Arrivals::Poisson | Arrivals::Constant => {}
             Arrivals::Schedule { points, shape } => {

@@ -81,3 +81,38 @@ fn schedules_and_distribution_families_are_live_parameters() {
     let sluice::scenario::schema::Arrivals::Schedule { points, shape } = &clients.arrivals else { panic!() };
     assert_eq!((points.as_slice(), *shape), (&[(0.0, 1.0), (200.0, 3.0)][..], sluice::scenario::schema::Shape::Linear));
 }
+
+/// The open-loop arrival process switches live: constant spacing is exact, on/off starts its
+/// phases (about half the load), and back to Poisson restores the full rate.
+#[test]
+fn arrival_kind_switches_live() {
+    let text = r#"Scenario(title: "kinds", duration: 600.0, nodes: {
+        "clients": Source(rate: 10.0, to: "server"),
+        "server": Service(workers: 8, service: Exponential(mean: 0.05)),
+    })"#;
+    let mut sim = crate::util::sim(text, 11);
+    let arrivals = |sim: &mut Sim| sim.node("clients").unwrap().counters.arrivals;
+    sim.run_until(100.0);
+    sim.set("clients.arrivals.kind", "constant").unwrap();
+    let before = arrivals(&mut sim);
+    sim.run_until(200.0);
+    let constant = arrivals(&mut sim) - before;
+    assert!((999..=1001).contains(&constant), "{constant} requests in 100 s at a constant 10/s");
+
+    sim.set("clients.arrivals.kind", "onoff").unwrap();
+    assert_eq!(sim.get("clients.arrivals.on").unwrap().to_string(), "10");
+    let before = arrivals(&mut sim);
+    sim.run_until(400.0);
+    let onoff = arrivals(&mut sim) - before;
+    assert!((300..1700).contains(&onoff), "{onoff} requests in 200 s of 10 s ON / 10 s OFF at 10/s");
+
+    sim.set("clients.arrivals.kind", "poisson").unwrap();
+    let before = arrivals(&mut sim);
+    sim.run_until(600.0);
+    let poisson = arrivals(&mut sim) - before;
+    assert!((1800..2200).contains(&poisson), "{poisson} requests in 200 s of Poisson at 10/s");
+
+    // A closed loop is another model: no kind to switch, and the error lists what there is.
+    let err = sim.set("clients.arrivals.kind", "closed").unwrap_err();
+    assert!(err.contains("poisson, constant, onoff, schedule"), "{err}");
+}
