@@ -368,7 +368,8 @@ enum Outcome {
 }
 
 /// Draws the open browser (if any) as a window. Confirming pushes the purpose's command and
-/// closes it; the folder it was in becomes the next browser's starting point.
+/// closes it (it comes back with the error if the command fails); the folder it was in becomes
+/// the next browser's starting point.
 pub fn file_browser_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
     let Some(mut browser) = state.browser.take() else { return };
     let mut open = true;
@@ -385,7 +386,8 @@ pub fn file_browser_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>
         .show(ui.ctx(), |ui| outcome = browser_contents(ui, &mut browser));
     match outcome {
         Outcome::Run(command) => {
-            state.last_dir = Some(browser.dir);
+            state.last_dir = Some(browser.dir.clone());
+            state.confirmed_browser = Some(browser);
             out.push(command);
         }
         Outcome::Open if open => state.browser = Some(browser),

@@ -95,6 +95,10 @@ pub struct GuiState {
     pub screenshot_requests: Vec<PathBuf>,
     /// The file browser, while it is open.
     pub browser: Option<FileBrowser>,
+    /// The browser whose confirmed command is about to run: it comes back, showing the error,
+    /// if that command fails (an invalid scenario, an unwritable folder), so the user can pick
+    /// again where they were.
+    pub confirmed_browser: Option<FileBrowser>,
     /// The folder the last confirmed browser was in, where the next one starts.
     pub last_dir: Option<PathBuf>,
     /// The control bar's run-until field.
@@ -141,6 +145,7 @@ impl GuiState {
             plot_window: 120.0,
             screenshot_requests: Vec::new(),
             browser: None,
+            confirmed_browser: None,
             last_dir: None,
             run_until_text: String::new(),
             fault_factor: 3.0,
@@ -227,6 +232,8 @@ impl GuiState {
             Command::Screenshot(p) => Some(format!("screenshot will be saved to {}", p.display())),
             _ => None,
         };
+        let reads_or_writes = written.is_some() || matches!(command, Command::Load(_) | Command::LoadSession(_));
+        let confirmed = if reads_or_writes { self.confirmed_browser.take() } else { None };
         let result = match command {
             Command::TogglePlay => {
                 self.playing = !self.playing;
@@ -316,6 +323,10 @@ impl GuiState {
                 }
             }
             Err(e) => {
+                if let Some(mut browser) = confirmed {
+                    browser.message = Some(e.clone());
+                    self.browser = Some(browser);
+                }
                 self.status = e;
                 self.notice.clear();
             }

@@ -283,6 +283,30 @@ impl Drop for TempDir {
 }
 
 #[test]
+fn a_file_that_fails_to_open_keeps_the_browser_open_with_the_error() {
+    let tmp = TempDir::new("broken");
+    std::fs::write(tmp.0.join("broken.ron"), "Scenario(title: \"broken\", duration: 10.0, nodes: { \"a\": Sink })")
+        .unwrap();
+    let mut state = GuiState::open(&scenario("mmck.ron"), None).unwrap();
+    state.last_dir = Some(tmp.0.clone());
+    let mut h = harness(state, controls_and_browser);
+    h.run();
+    h.get_by_label("Open…").click();
+    h.run();
+    h.get_by_label("broken.ron").click();
+    h.run();
+    h.get_by_label("Open").click();
+    h.run();
+    let state = h.state();
+    assert_eq!(state.sim.scenario().title, "M/M/c/K: a single bounded station", "the run is kept");
+    let browser = state.browser.as_ref().expect("the browser comes back");
+    assert_eq!(browser.dir, tmp.0, "where the user was");
+    let message = browser.message.clone().unwrap_or_default();
+    assert!(message.contains("broken.ron") && message.contains("Sink"), "{message}");
+    assert!(state.confirmed_browser.is_none());
+}
+
+#[test]
 fn opening_a_scenario_through_the_file_browser() {
     let tmp = TempDir::new("open");
     std::fs::copy(scenario("mmck.ron"), tmp.0.join("mmck.ron")).unwrap();
