@@ -308,6 +308,41 @@ mod tests {
     use super::*;
     use bevy::ecs::system::RunSystemOnce as _;
 
+    /// A character missing from egui's bundled fonts is drawn as an empty box (the schedule
+    /// row's remove button once was), so every non-ASCII character in the interface's string
+    /// literals must have a glyph.
+    #[test]
+    fn every_symbol_the_interface_draws_is_in_the_bundled_fonts() {
+        let sources = [
+            include_str!("canvas.rs"),
+            include_str!("files.rs"),
+            include_str!("mod.rs"),
+            include_str!("panels.rs"),
+            include_str!("plots.rs"),
+            include_str!("state.rs"),
+        ];
+        // egui's own `has_glyph` answers per font face, not per glyph, so it reports symbols of
+        // the emoji faces as missing: read the character maps instead.
+        use skrifa::MetadataProvider as _;
+        let defs = egui::FontDefinitions::default();
+        let faces: Vec<skrifa::FontRef> = defs.families[&egui::FontFamily::Proportional]
+            .iter()
+            .map(|name| skrifa::FontRef::new(&defs.font_data[name].font).expect("egui's bundled fonts parse"))
+            .collect();
+        let has_glyph = |c: char| faces.iter().any(|f| f.charmap().map(c).is_some());
+        let mut checked = 0;
+        for line in sources.iter().flat_map(|s| s.lines()).filter(|l| !l.trim_start().starts_with("//")) {
+            // Odd pieces between quotes are the literals (good enough for one-line literals).
+            for literal in line.split('"').skip(1).step_by(2) {
+                for c in literal.chars().filter(|c| !c.is_ascii()) {
+                    assert!(has_glyph(c), "no glyph for {c:?} in {literal:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10, "the scan found the interface's symbols ({checked})");
+    }
+
     #[test]
     fn window_title_follows_the_loaded_scenario() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
