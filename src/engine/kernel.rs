@@ -278,12 +278,7 @@ impl Net<'_, '_> {
 
     /// Checks that `value` can be assigned at `path`, changing nothing.
     pub fn check_param(&mut self, path: &str, value: &Value) -> Result<(), String> {
-        self.with_field(path, |field| {
-            let old = field.get();
-            field.set(value)?;
-            field.set(&old)
-        })
-        .map(|_| ())
+        self.with_field(path, |field| field.check(value)).map(|_| ())
     }
 
     /// Reads the value at `path`.
@@ -306,6 +301,21 @@ impl Net<'_, '_> {
 
     /// Applies one timeline entry: finds the field, sets it, and lets the node react.
     fn apply_entry(&mut self, entry: &TimelineEntry) -> Result<(), String> {
+        // Undoing a family switch (`….kind`) must also bring back the old family's shape
+        // fields, which the switch replaced with the new family's defaults.
+        let mut siblings = Vec::new();
+        if entry.duration.is_some()
+            && let Some(group) = entry.path.strip_suffix(".kind")
+        {
+            let node_name = entry.path.split('.').next().unwrap_or_default();
+            let prefix = format!("{group}.");
+            siblings = self
+                .list_params(node_name)
+                .into_iter()
+                .filter(|p| p.path.starts_with(&prefix) && p.path != entry.path)
+                .map(|p| (p.path, p.value))
+                .collect();
+        }
         let mut previous = None;
         let node = self.with_field(&entry.path, |field| {
             previous = Some(field.get());
@@ -314,13 +324,10 @@ impl Net<'_, '_> {
         self.after_set(node);
         if let (Some(d), Some(prev)) = (entry.duration, previous) {
             let at = self.k.now.saturating_add(d);
-            self.k.timeline.insert(TimelineEntry {
-                at,
-                path: entry.path.clone(),
-                value: prev,
-                duration: None,
-                origin: EntryOrigin::Revert,
-            });
+            // Same instant, applied in insertion order: the family first, then its fields.
+            for (path, value) in std::iter::once((entry.path.clone(), prev)).chain(siblings) {
+                self.k.timeline.insert(TimelineEntry { at, path, value, duration: None, origin: EntryOrigin::Revert });
+            }
         }
         let subject = entry.path.split('.').next().unwrap_or_default().to_string();
         self.k.note(&subject, format!("set {} = {}", entry.path, entry.value));

@@ -123,6 +123,26 @@ impl Field<'_> {
         }
     }
 
+    /// Checks that `value` could be assigned, leaving the field as it is.
+    pub fn check(&mut self, value: &Value) -> Result<(), String> {
+        match (&*self, value) {
+            // Selecting a variant can replace a whole enum (a distribution's family, with its
+            // shape fields), which selecting the old name back would not restore.
+            (Field::Choice(c), Value::Choice(name)) => {
+                if c.names().contains(&name.as_str()) {
+                    Ok(())
+                } else {
+                    Err(choice_error(c.names()))
+                }
+            }
+            _ => {
+                let old = self.get();
+                self.set(value)?;
+                self.set(&old)
+            }
+        }
+    }
+
     /// Assigns `value`, checking kind and bounds.
     pub fn set(&mut self, value: &Value) -> Result<(), String> {
         let real = |v: &Value| match v {
@@ -167,7 +187,7 @@ impl Field<'_> {
             (Field::Flag(v), Value::Flag(b)) => **v = *b,
             (Field::Choice(c), Value::Choice(name)) => {
                 if !c.select(name) {
-                    return Err(format!("must be one of: {}", c.names().join(", ")));
+                    return Err(choice_error(c.names()));
                 }
             }
             (Field::Points(v), Value::Points(points)) => {
@@ -178,6 +198,10 @@ impl Field<'_> {
         }
         Ok(())
     }
+}
+
+fn choice_error(names: &[&str]) -> String {
+    format!("must be one of: {}", names.join(", "))
 }
 
 /// Human description of a kind, used in errors and listings.

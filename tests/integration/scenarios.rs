@@ -116,3 +116,29 @@ fn arrival_kind_switches_live() {
     let err = sim.set("clients.arrivals.kind", "closed").unwrap_err();
     assert!(err.contains("poisson, constant, onoff, schedule"), "{err}");
 }
+
+/// A scripted family switch neither disturbs the shape before it happens (the scenario check
+/// must not mutate) nor loses it when a timed change is undone.
+#[test]
+fn a_timed_family_switch_restores_the_old_shape() {
+    let text = r#"Scenario(title: "family", duration: 60.0, nodes: {
+        "clients": Source(rate: 5.0, arrivals: Schedule(points: [(0.0, 1.0), (30.0, 2.0)]), to: "server"),
+        "server": Service(workers: 2, service: LogNormal(mean: 0.1, cv: 3.0)),
+    }, timeline: [
+        "at 10 for 10 set server.service.kind = deterministic",
+        "at 12 for 5 set clients.arrivals.kind = poisson",
+    ])"#;
+    let mut sim = crate::util::sim(text, 5);
+    sim.run_until(5.0);
+    assert_eq!(sim.get("server.service.cv").unwrap().to_string(), "3");
+    assert_eq!(sim.get("clients.arrivals.points").unwrap().to_string(), "[(0, 1), (30, 2)]");
+    sim.run_until(15.0);
+    assert_eq!(sim.get("server.service.kind").unwrap().to_string(), "deterministic");
+    assert_eq!(sim.get("clients.arrivals.kind").unwrap().to_string(), "poisson");
+    sim.run_until(25.0);
+    assert_eq!(sim.get("server.service.kind").unwrap().to_string(), "lognormal");
+    assert_eq!(sim.get("server.service.cv").unwrap().to_string(), "3");
+    assert_eq!(sim.get("clients.arrivals.points").unwrap().to_string(), "[(0, 1), (30, 2)]");
+    sim.run_to_end();
+    assert!(sim.report().errors.is_empty(), "{:?}", sim.report().errors);
+}
