@@ -153,13 +153,16 @@ pub fn list_dir(dir: &Path, purpose: Purpose) -> Result<Vec<Entry>, String> {
 /// else, so a broken file is still listed (opening it reports where it is broken).
 fn ron_title(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    let scenario_title =
-        |text: String| crate::scenario::parse(&Source { name: String::new(), text }).ok().map(|s| s.title);
     if let Some(title) = scenario_title(text.clone()) {
         return Some(title);
     }
     let session = Session::from_ron("", &text).ok()?;
     scenario_title(session.scenario_text).map(|t| format!("session: {t}"))
+}
+
+/// The title of a scenario's text, if it is a valid scenario (the picker and the browser).
+pub(super) fn scenario_title(text: String) -> Option<String> {
+    crate::scenario::parse(&Source { name: String::new(), text }).ok().map(|s| s.title)
 }
 
 /// A path as absolute and free of `.`, `..` and links, so the breadcrumb and "..", which work on

@@ -173,9 +173,8 @@ impl GuiState {
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|e| e == "ron"))
             .filter_map(|path| {
-                let text = std::fs::read_to_string(&path).ok()?;
-                let scn = crate::scenario::parse(&crate::scenario::Source { name: String::new(), text }).ok()?;
-                Some(ScenarioEntry { path, title: scn.title })
+                let title = super::files::scenario_title(std::fs::read_to_string(&path).ok()?)?;
+                Some(ScenarioEntry { path, title })
             })
             .collect();
         entries.sort_by(|a, b| a.path.cmp(&b.path));
