@@ -23,6 +23,7 @@ use crate::model::request::{Call, Exchange, Slab};
 use crate::model::service::Service;
 use crate::model::source::Source;
 use crate::params::{self, Value, Visitor};
+use crate::scenario::schema::Arrivals;
 
 /// Where and why a timeline entry came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -169,18 +170,52 @@ impl Kernel {
     }
 }
 
-/// Everything the event handlers touch: the kernel and the model's components.
+type ServiceQuery<'w, 's> = Query<'w, 's, (&'static mut Service, &'static mut NodeStats)>;
+/// A source entity also holds its one outgoing [`Link`], so a source's hot path (arrival and
+/// send, answer and label) reaches both with one lookup.
+type SourceQuery<'w, 's> =
+    Query<'w, 's, (&'static mut Source, &'static mut NodeStats, &'static mut Link), Without<Service>>;
+/// The edges of services (each its own entity; a service may call several nodes).
+type LinkQuery<'w, 's> = Query<'w, 's, &'static mut Link, Without<Source>>;
+
+/// The world access the event handlers need, as a system parameter; [`NetParam::net`] opens it.
 #[derive(SystemParam)]
+pub struct NetParam<'w, 's> {
+    kernel: ResMut<'w, Kernel>,
+    index: Res<'w, NodeIndex>,
+    services: ServiceQuery<'w, 's>,
+    sources: SourceQuery<'w, 's>,
+    links: LinkQuery<'w, 's>,
+}
+
+impl<'s> NetParam<'_, 's> {
+    /// The handlers' view. The kernel is marked changed once here and then used as a plain
+    /// `&mut`: through `ResMut` every field access in the loop would write a change tick, and
+    /// nothing reads the kernel's change detection.
+    pub fn net(&mut self) -> Net<'_, 's> {
+        Net {
+            k: &mut self.kernel,
+            index: &self.index,
+            services: self.services.reborrow(),
+            sources: self.sources.reborrow(),
+            links: self.links.reborrow(),
+        }
+    }
+}
+
+/// Everything the event handlers touch: the kernel and the model's components.
 pub struct Net<'w, 's> {
-    pub k: ResMut<'w, Kernel>,
-    pub index: Res<'w, NodeIndex>,
-    pub services: Query<'w, 's, (&'static mut Service, &'static mut NodeStats)>,
-    pub sources: Query<'w, 's, (&'static mut Source, &'static mut NodeStats), Without<Service>>,
-    pub links: Query<'w, 's, &'static mut Link>,
+    pub k: &'w mut Kernel,
+    pub index: &'w NodeIndex,
+    pub services: ServiceQuery<'w, 's>,
+    pub sources: SourceQuery<'w, 's>,
+    /// Service edges only: reach any edge through [`Net::link`] and [`Net::link_mut`].
+    pub links: LinkQuery<'w, 's>,
 }
 
 /// The event loop: runs events and boundaries up to the [`RunRequest`] horizon.
-pub fn advance(mut net: Net, request: Res<RunRequest>) {
+pub fn advance(mut param: NetParam, request: Res<RunRequest>) {
+    let mut net = param.net();
     let RunRequest { until, max_events } = *request;
     let mut budget = max_events.unwrap_or(u64::MAX);
     loop {
@@ -207,6 +242,23 @@ pub fn advance(mut net: Net, request: Res<RunRequest>) {
 }
 
 impl Net<'_, '_> {
+    /// The edge `link`, wherever it lives (its own entity, or its source's).
+    pub fn link(&self, link: Entity) -> Option<&Link> {
+        match self.links.get(link) {
+            Ok(l) => Some(l),
+            Err(_) => self.sources.get(link).ok().map(|(_, _, l)| l),
+        }
+    }
+
+    /// The edge `link`, mutably (see [`Net::link`]).
+    pub fn link_mut(&mut self, link: Entity) -> Option<&mut Link> {
+        let (links, sources) = (&mut self.links, &mut self.sources);
+        match links.get_mut(link) {
+            Ok(l) => Some(l.into_inner()),
+            Err(_) => sources.get_mut(link).ok().map(|(_, _, l)| l.into_inner()),
+        }
+    }
+
     fn dispatch(&mut self, event: Event) {
         match event {
             Event::Arrival { source, generation } => self.on_arrival(source.entity(), generation),
@@ -240,18 +292,14 @@ impl Net<'_, '_> {
     fn sample_all(&mut self, t: Nanos) {
         let warmup = self.k.warmup;
         let span = self.k.sample_every.min(t);
+        let level = |l: &Link| if l.policy.breaker.enabled { l.breaker.state.level() } else { 0.0 };
         let links = &self.links;
-        let worst = |ls: &[Entity]| {
-            ls.iter()
-                .filter_map(|l| links.get(*l).ok())
-                .map(|l| if l.policy.breaker.enabled { l.breaker.state.level() } else { 0.0 })
-                .fold(0.0, f64::max)
-        };
         for (svc, mut stats) in &mut self.services {
-            stats.sample(t, warmup, span, worst(&svc.links));
+            let worst = svc.links.iter().filter_map(|l| links.get(*l).ok()).map(level).fold(0.0, f64::max);
+            stats.sample(t, warmup, span, worst);
         }
-        for (src, mut stats) in &mut self.sources {
-            stats.sample(t, warmup, span, worst(&[src.link]));
+        for (_, mut stats, link) in &mut self.sources {
+            stats.sample(t, warmup, span, level(&link));
         }
     }
 
@@ -262,7 +310,7 @@ impl Net<'_, '_> {
         mut op: impl FnMut(&mut params::Field<'_>) -> Result<(), String>,
     ) -> Result<Entity, String> {
         let (node_name, rest) = path.split_once('.').ok_or("a path is node.field")?;
-        let node = *self.index.nodes.get(node_name).ok_or_else(|| unknown_node(&self.index, node_name))?;
+        let node = *self.index.nodes.get(node_name).ok_or_else(|| unknown_node(self.index, node_name))?;
         let mut result = Ok(());
         let mut finder = params::Finder::new(rest, |field| result = op(field));
         self.visit_node(node, &mut finder);
@@ -276,9 +324,47 @@ impl Net<'_, '_> {
         result.map(|()| node)
     }
 
-    /// Checks that `value` can be assigned at `path`, changing nothing.
+    /// Checks that `value` can be assigned at `path` (kind and bounds), changing nothing.
     pub fn check_param(&mut self, path: &str, value: &Value) -> Result<(), String> {
         self.with_field(path, |field| field.check(value)).map(|_| ())
+    }
+
+    /// [`Net::check_param`], plus the rules across fields against the current values: for a
+    /// change applied now. (Scripted entries are judged when they come due, after the entries
+    /// before them.)
+    pub fn check_param_now(&mut self, path: &str, value: &Value) -> Result<(), String> {
+        let node = self.with_field(path, |field| field.check(value))?;
+        // Rules across fields (a uniform's half-width within its mean) involve numbers only:
+        // try the number, judge the node, put the old number back (exact for plain numbers;
+        // choices are not tried, since switching a family resets its sibling fields).
+        if !matches!(value, Value::Real(_) | Value::Count(_)) {
+            return Ok(());
+        }
+        let mut previous = None;
+        self.with_field(path, |field| {
+            previous = Some(field.get());
+            field.set(value)
+        })?;
+        let verdict = self.spec_error(node);
+        if let Some(previous) = previous {
+            self.with_field(path, |field| field.set(&previous))?;
+        }
+        verdict.map_or(Ok(()), Err)
+    }
+
+    /// The first broken rule across the fields of `node`'s parameters, if any: what a single
+    /// field's bounds cannot say (the scenario checker applies the same rules to files).
+    fn spec_error(&self, node: Entity) -> Option<String> {
+        let dist = if let Ok((svc, _)) = self.services.get(node) {
+            Some(&svc.spec.service)
+        } else if let Ok((src, _, _)) = self.sources.get(node)
+            && let Arrivals::Closed { think, .. } = &src.spec.arrivals
+        {
+            Some(think)
+        } else {
+            None
+        };
+        dist.and_then(|d| d.validate().err())
     }
 
     /// Reads the value at `path`.
@@ -321,6 +407,14 @@ impl Net<'_, '_> {
             previous = Some(field.get());
             field.set(&entry.value)
         })?;
+        // Scripted entries were checked one by one when the run was built; together with
+        // earlier changes they can still break a cross-field rule: then nothing changes.
+        if let Some(e) = self.spec_error(node) {
+            if let Some(previous) = &previous {
+                self.with_field(&entry.path, |field| field.set(previous))?;
+            }
+            return Err(format!("{e}; not applied"));
+        }
         self.after_set(node);
         if let (Some(d), Some(prev)) = (entry.duration, previous) {
             let at = self.k.now.saturating_add(d);
@@ -336,12 +430,9 @@ impl Net<'_, '_> {
 
     /// Walks every parameter of `node` (its own and those of its outgoing edges).
     pub fn visit_node(&mut self, node: Entity, v: &mut dyn Visitor) {
-        if let Ok((mut src, _)) = self.sources.get_mut(node) {
+        if let Ok((mut src, _, mut link)) = self.sources.get_mut(node) {
             params::Params::visit(&mut src.spec, v);
-            let link = src.link;
-            if let Ok(mut l) = self.links.get_mut(link) {
-                LinkParams(&mut l).visit_flat(v);
-            }
+            LinkParams(&mut link).visit_flat(v);
         } else if let Ok((mut svc, _)) = self.services.get_mut(node) {
             params::Params::visit(&mut svc.spec, v);
             let links = svc.links.clone();
@@ -365,16 +456,17 @@ impl Net<'_, '_> {
 
     /// Logs a breaker transition and arms the automatic half-open timer.
     pub fn breaker_moved(&mut self, link: Entity, t: Transition) {
-        let Ok(l) = self.links.get(link) else { return };
-        let name = l.name.clone();
-        if let Ok((_, mut stats)) = self.services.get_mut(l.from) {
+        let Some(l) = self.link(link) else { return };
+        let (name, from) = (l.name.clone(), l.from);
+        let wait = (t.to == BreakerState::Open && l.policy.breaker.automatic_half_open)
+            .then(|| (super::time::secs_to_nanos(l.policy.breaker.open_wait), l.breaker.generation));
+        if let Ok((_, mut stats)) = self.services.get_mut(from) {
             stats.breaker_entered(t.to.level());
-        } else if let Ok((_, mut stats)) = self.sources.get_mut(l.from) {
+        } else if let Ok((_, mut stats, _)) = self.sources.get_mut(from) {
             stats.breaker_entered(t.to.level());
         }
-        if t.to == BreakerState::Open && l.policy.breaker.automatic_half_open {
-            let at = self.k.now.saturating_add(super::time::secs_to_nanos(l.policy.breaker.open_wait));
-            let generation = l.breaker.generation;
+        if let Some((wait, generation)) = wait {
+            let at = self.k.now.saturating_add(wait);
             self.k.calendar.schedule(at, Event::BreakerWaitOver { link: link.into(), generation });
         }
         self.k.note(&name, format!("breaker {} -> {}", t.from.name(), t.to.name()));
@@ -382,7 +474,7 @@ impl Net<'_, '_> {
 
     fn on_breaker_timer(&mut self, link: Entity, generation: u32) {
         let now = self.k.now;
-        let Ok(mut l) = self.links.get_mut(link) else { return };
+        let Some(l) = self.link_mut(link) else { return };
         if l.breaker.generation != generation {
             return;
         }

@@ -14,7 +14,7 @@ use bevy::ecs::entity::Entity;
 use bevy::ecs::system::SystemState;
 use bevy::ecs::world::World;
 
-use super::kernel::{EntryOrigin, Kernel, LogEntry, Net, NodeIndex, RunRequest, TimelineEntry};
+use super::kernel::{EntryOrigin, Kernel, LogEntry, Net, NetParam, NodeIndex, RunRequest, TimelineEntry};
 use super::time::{Nanos, nanos_to_secs, secs_to_nanos};
 use super::{SimPlugin, SimSchedule};
 use crate::metrics::report::{AppliedChange, LinkReport, NodeReport, Report};
@@ -190,7 +190,7 @@ impl Sim {
     }
 
     fn schedule_change(&mut self, path: &str, value: Value, duration: Option<Nanos>) -> Result<(), String> {
-        self.with_net(|net| net.check_param(path, &value))?;
+        self.with_net(|net| net.check_param_now(path, &value))?;
         // A change at T comes after every event at T, even if the clock stopped between two
         // events at T (a `step()` or an event budget): replaying it with `run_until(T)` then
         // gives the same history.
@@ -220,9 +220,9 @@ impl Sim {
 
     fn with_net<R>(&mut self, f: impl FnOnce(&mut Net) -> R) -> R {
         let world = self.app.world_mut();
-        let mut state = SystemState::<Net>::new(world);
-        let mut net = state.get_mut(world).expect("a Sim's world always holds the kernel resources");
-        let r = f(&mut net);
+        let mut state = SystemState::<NetParam>::new(world);
+        let mut param = state.get_mut(world).expect("a Sim's world always holds the kernel resources");
+        let r = f(&mut param.net());
         state.apply(world);
         r
     }
@@ -298,7 +298,7 @@ impl Sim {
                 counters,
             })
         } else {
-            let s = world.get::<Source>(e)?;
+            world.get::<Source>(e)?;
             Some(NodeView {
                 name: name.to_string(),
                 kind: NodeKind::Source,
@@ -308,7 +308,7 @@ impl Sim {
                 workers: 0,
                 inside: 0,
                 up: true,
-                edges: edge(s.link).into_iter().collect(),
+                edges: edge(e).into_iter().collect(),
                 counters,
             })
         }

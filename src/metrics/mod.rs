@@ -1,5 +1,6 @@
 //! What the simulator measures: per-node statistics, bounded time series and the report.
 
+pub mod histogram;
 pub mod report;
 pub mod series;
 pub mod stats;

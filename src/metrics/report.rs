@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::histogram::LatencyHistogram;
 use super::stats::{Counters, NodeStats};
 use crate::engine::time::{Nanos, nanos_to_secs};
 use crate::model::policy::{Link, LinkStats};
@@ -165,7 +166,9 @@ fn mean(sum: u128, n: u64) -> f64 {
     if n == 0 { 0.0 } else { sum as f64 / n as f64 / 1e9 }
 }
 
-fn latency(h: &Histogram<u64>, sum: u128, n: u64) -> Latency {
+fn latency(h: &LatencyHistogram, sum: u128, n: u64) -> Latency {
+    // Quantiles come from `hdrhistogram` (see `metrics::histogram`).
+    let h = &h.to_hdr();
     Latency { mean: mean(sum, n), p50: q(h, 0.5), p95: q(h, 0.95), p99: q(h, 0.99), p999: q(h, 0.999) }
 }
 
@@ -226,10 +229,9 @@ impl NodeReport {
             queue_len_max: stats.queue_len.max,
             in_system_mean: stats.inside.mean_until(now, warmup),
             latency_s: latency(&stats.latency, stats.latency_sum, c.completed),
-            wait_s: Wait {
-                mean: mean(stats.wait_sum, stats.wait.len()),
-                p50: q(&stats.wait, 0.5),
-                p99: q(&stats.wait, 0.99),
+            wait_s: {
+                let wait = stats.wait.to_hdr();
+                Wait { mean: mean(stats.wait_sum, stats.wait.len()), p50: q(&wait, 0.5), p99: q(&wait, 0.99) }
             },
             classes,
         }

@@ -11,95 +11,10 @@
 //! cancellation as `cancelled`. Gauges (queue length, busy workers, requests inside) are
 //! integrated over time from the warm-up on; means divide by the measured span.
 
-use bevy::ecs::component::Component;
-use hdrhistogram::Histogram;
-
+use super::histogram::{LatencyHistogram, WindowHistogram};
 use super::series::{Point, Series};
 use crate::engine::time::Nanos;
-
-/// Highest latency a histogram resolves (one hour); larger values saturate.
-const MAX_TRACKED: u64 = 3_600_000_000_000;
-
-/// A histogram of nanosecond durations with `sigfig` significant digits.
-pub fn histogram(sigfig: u8) -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_TRACKED, sigfig).expect("static histogram bounds are valid")
-}
-
-/// A small log-linear histogram for the per-interval quantiles of the time series: 8 linear
-/// sub-buckets per power of two (relative error ≤ 6.25 %), 2 KiB, recorded with a few integer
-/// operations. Totals use `hdrhistogram` at 3 significant digits; plots do not need that, and
-/// the series histogram is reset at every sample, so it must be cheap to clear.
-#[derive(Clone, Debug)]
-pub struct WindowHistogram {
-    counts: Box<[u32; 512]>,
-    total: u64,
-}
-
-impl Default for WindowHistogram {
-    fn default() -> Self {
-        Self { counts: Box::new([0; 512]), total: 0 }
-    }
-}
-
-impl WindowHistogram {
-    #[inline]
-    fn index(v: u64) -> usize {
-        if v < 8 {
-            return v as usize;
-        }
-        let e = 63 - v.leading_zeros() as usize; // ≥ 3
-        let m = ((v >> (e - 3)) & 7) as usize;
-        8 + (e - 3) * 8 + m
-    }
-
-    /// The midpoint of bucket `i`.
-    fn value(i: usize) -> u64 {
-        if i < 8 {
-            return i as u64;
-        }
-        let e = (i - 8) / 8 + 3;
-        let m = ((i - 8) % 8) as u64;
-        let low = (8 + m) << (e - 3);
-        low + (1u64 << (e - 3)) / 2
-    }
-
-    #[inline]
-    pub fn record(&mut self, v: u64) {
-        self.counts[Self::index(v)] += 1;
-        self.total += 1;
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.total == 0
-    }
-
-    /// The value at quantile `q` (0..=1), in the same unit as recorded.
-    /// The values at the quantiles `qs` (ascending), in one pass over the buckets.
-    pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [u64; N] {
-        let ranks = qs.map(|q| ((q * self.total as f64).ceil() as u64).clamp(1, self.total.max(1)));
-        let mut out = [0; N];
-        let mut k = 0;
-        let mut seen = 0u64;
-        for (i, c) in self.counts.iter().enumerate() {
-            seen += u64::from(*c);
-            while k < N && seen >= ranks[k] {
-                out[k] = Self::value(i);
-                k += 1;
-            }
-            if k == N {
-                break;
-            }
-        }
-        out
-    }
-
-    pub fn clear(&mut self) {
-        if self.total > 0 {
-            self.counts.fill(0);
-            self.total = 0;
-        }
-    }
-}
+use bevy::ecs::component::Component;
 
 /// A value integrated over simulated time (queue length, busy workers…).
 #[derive(Clone, Debug, Default)]
@@ -210,7 +125,7 @@ impl Counters {
 #[derive(Clone, Debug)]
 pub struct ClassStats {
     pub counters: Counters,
-    pub latency: Histogram<u64>,
+    pub latency: LatencyHistogram,
     pub latency_sum: u128,
 }
 
@@ -240,9 +155,9 @@ pub struct NodeStats {
     pub counters: Counters,
     /// Counted requests inside the node without a label yet.
     pub in_system: u64,
-    pub latency: Histogram<u64>,
+    pub latency: LatencyHistogram,
     pub latency_sum: u128,
-    pub wait: Histogram<u64>,
+    pub wait: LatencyHistogram,
     pub wait_sum: u128,
     pub queue_len: Gauge,
     pub busy: Gauge,
@@ -263,16 +178,20 @@ impl NodeStats {
         Self {
             counters: Counters::default(),
             in_system: 0,
-            latency: histogram(2),
+            latency: LatencyHistogram::default(),
             latency_sum: 0,
-            wait: histogram(2),
+            wait: LatencyHistogram::default(),
             wait_sum: 0,
             queue_len: Gauge::default(),
             busy: Gauge::default(),
             workers: Gauge::default(),
             inside: Gauge::default(),
             classes: (0..classes)
-                .map(|_| ClassStats { counters: Counters::default(), latency: histogram(2), latency_sum: 0 })
+                .map(|_| ClassStats {
+                    counters: Counters::default(),
+                    latency: LatencyHistogram::default(),
+                    latency_sum: 0,
+                })
                 .collect(),
             window_counters: Counters::default(),
             window_latency: WindowHistogram::default(),
@@ -305,14 +224,14 @@ impl NodeStats {
         // the per-class copy only when there is more than one class.
         if label == Label::Completed {
             self.counters.completed += 1;
-            self.latency.saturating_record(latency.max(1));
+            self.latency.record(latency);
             self.window_latency.record(latency);
             self.latency_sum += u128::from(latency);
             if self.classes.len() > 1
                 && let Some(c) = self.classes.get_mut(class as usize)
             {
                 c.counters.completed += 1;
-                c.latency.saturating_record(latency.max(1));
+                c.latency.record(latency);
                 c.latency_sum += u128::from(latency);
             }
         } else {
@@ -352,7 +271,7 @@ impl NodeStats {
     /// Records the queueing delay of a counted request entering service.
     #[inline]
     pub fn record_wait(&mut self, wait: Nanos) {
-        self.wait.saturating_record(wait.max(1));
+        self.wait.record(wait);
         self.wait_sum += u128::from(wait);
     }
 
@@ -422,21 +341,5 @@ mod tests {
         g.set(16, 10, 4);
         assert_eq!(g.max, 5);
         assert_eq!(g.mean_until(20, 10), (5.0 * 5.0 + 3.0 + 4.0 * 4.0) / 10.0);
-    }
-
-    #[test]
-    fn window_histogram_quantiles_are_within_its_resolution() {
-        let mut h = WindowHistogram::default();
-        for v in 1..=10_000u64 {
-            h.record(v * 1000);
-        }
-        let qs = [0.5, 0.95, 0.99];
-        for (q, got) in qs.into_iter().zip(h.quantiles(qs)) {
-            let exact = q * 10_000.0 * 1000.0;
-            let got = got as f64;
-            assert!((got - exact).abs() / exact < 0.07, "q{q}: {got} vs {exact}");
-        }
-        h.clear();
-        assert!(h.is_empty());
     }
 }

@@ -11,7 +11,7 @@ use crate::engine::kernel::Net;
 use crate::engine::time::{Nanos, secs_to_nanos};
 use crate::metrics::stats::Label;
 use crate::model::policy::backoff;
-use crate::model::request::{Call, CallState, Direct, NONE, Origin};
+use crate::model::request::{Call, CallState, NONE, Origin};
 use crate::scenario::schema::Outcome;
 
 impl Net<'_, '_> {
@@ -21,7 +21,7 @@ impl Net<'_, '_> {
             return false; // direct calls have no policy, hence no timeout
         }
         let link = self.k.exchanges.get(exchange).link;
-        self.links.get(link).is_ok_and(|l| l.policy.timeout.is_some())
+        self.link(link).is_some_and(|l| l.policy.timeout.is_some())
     }
 
     pub(crate) fn free_call(&mut self, call: CallId) {
@@ -37,7 +37,7 @@ impl Net<'_, '_> {
         let (direct, class, caller_waiting, exchange) = (c.direct, c.class, c.caller_waiting, c.exchange);
         self.free_call(call);
         if let Some(d) = direct {
-            self.direct_done(d, class, outcome);
+            self.source_request_done(d.source, d.counted, class, d.created, outcome, true);
         } else if caller_waiting {
             self.attempt_finished(exchange, outcome, retry_after);
         }
@@ -49,39 +49,27 @@ impl Net<'_, '_> {
         self.k.calls.insert(call)
     }
 
-    /// A direct call's answer reaches its source.
-    fn direct_done(&mut self, d: Direct, class: u8, outcome: Outcome) {
-        if let Ok(link) = self.links.get_mut(d.link) {
-            let link = link.into_inner();
-            link.stats.record_outcome(outcome);
-            link.stats.gave_up += u64::from(outcome != Outcome::Ok);
-        }
-        self.source_request_done(d.source, d.counted, class, d.created, outcome);
-    }
-
     /// Sends the next attempt of `ex` through the breaker to the callee.
     pub(crate) fn start_attempt(&mut self, ex: ExchangeId) {
         let now = self.k.now;
         let e = self.k.exchanges.get_mut(ex);
         e.attempt += 1;
         let (link_id, attempt, class, origin, counted) = (e.link, e.attempt, e.class, e.origin, e.counted);
-        let Ok(mut link) = self.links.get_mut(link_id) else { return };
+        let Some(link) = self.link_mut(link_id) else { return };
         if attempt > 1 {
             link.stats.retries += 1;
         }
-        let l = &mut *link;
-        let (permitted, transition) = l.breaker.try_acquire(&l.policy.breaker, now);
+        let (permitted, transition) = link.breaker.try_acquire(&link.policy.breaker, now);
         let (to, cut, timeout) = (link.to, link.cut, link.policy.timeout.map(secs_to_nanos));
         if !permitted {
             link.stats.breaker_rejected += 1;
         } else {
             link.stats.record_sent(attempt);
         }
-        drop(link);
         if attempt > 1
             && counted
             && let Origin::Source(s) = origin
-            && let Ok((_, mut stats)) = self.sources.get_mut(s)
+            && let Ok((_, mut stats, _)) = self.sources.get_mut(s)
         {
             stats.counters.retries += 1;
             if let Some(c) = stats.classes.get_mut(class as usize) {
@@ -124,11 +112,9 @@ impl Net<'_, '_> {
         e.call = NONE;
         e.live = false;
         let (link_id, started) = (e.link, e.attempt_started);
-        if let Ok(mut link) = self.links.get_mut(link_id) {
+        if let Some(link) = self.link_mut(link_id) {
             link.stats.record_outcome(outcome);
-            let l = &mut *link;
-            let transition = l.breaker.record(&l.policy.breaker, now, outcome != Outcome::Ok, now - started);
-            drop(link);
+            let transition = link.breaker.record(&link.policy.breaker, now, outcome != Outcome::Ok, now - started);
             if let Some(t) = transition {
                 self.breaker_moved(link_id, t);
             }
@@ -143,17 +129,13 @@ impl Net<'_, '_> {
             return;
         }
         let e = *self.k.exchanges.get(ex);
-        let Ok(mut link) = self.links.get_mut(e.link) else { return };
+        let Some(link) = self.link_mut(e.link) else { return };
         let spec = &link.policy.retry;
         if e.attempt < spec.max_attempts && spec.retry_on.contains(&outcome) {
             let delay = match hint {
                 Some(h) if spec.honour_retry_after => h,
-                _ => {
-                    let l = &mut *link;
-                    backoff(&l.policy.retry, e.attempt, e.prev_backoff, &mut l.rng)
-                }
+                _ => backoff(&link.policy.retry, e.attempt, e.prev_backoff, &mut link.rng),
             };
-            drop(link);
             let at = self.k.now.saturating_add(delay);
             let em = self.k.exchanges.get_mut(ex);
             em.prev_backoff = delay;
@@ -162,7 +144,6 @@ impl Net<'_, '_> {
             self.k.calendar.schedule(at, Event::RetryDue { exchange: ex, generation });
         } else {
             link.stats.gave_up += 1;
-            drop(link);
             self.finish_exchange(ex, outcome);
         }
     }
@@ -179,7 +160,7 @@ impl Net<'_, '_> {
         if e.generation != generation {
             return;
         }
-        let cancel = self.links.get(e.link).is_ok_and(|l| l.policy.cancel_on_timeout);
+        let cancel = self.link(e.link).is_some_and(|l| l.policy.cancel_on_timeout);
         if e.call != NONE {
             self.abandon(e.call, cancel);
         }
@@ -199,7 +180,7 @@ impl Net<'_, '_> {
     pub(crate) fn cancel_exchange(&mut self, ex: ExchangeId) {
         let e = *self.k.exchanges.get(ex);
         if e.live
-            && let Ok(mut link) = self.links.get_mut(e.link)
+            && let Some(link) = self.link_mut(e.link)
         {
             link.stats.in_flight = link.stats.in_flight.saturating_sub(1);
         }
@@ -219,7 +200,7 @@ impl Net<'_, '_> {
         let e = *em;
         self.k.exchanges.remove(ex);
         match e.origin {
-            Origin::Source(source) => self.source_request_done(source, e.counted, e.class, e.created, outcome),
+            Origin::Source(source) => self.source_request_done(source, e.counted, e.class, e.created, outcome, false),
             Origin::Worker(call) => self.downstream_done(call, outcome),
         }
     }

@@ -94,8 +94,8 @@ impl Call {
 /// The origin of a direct call (see [`Call::direct`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Direct {
+    /// The source, which also holds the edge.
     pub source: Entity,
-    pub link: Entity,
     pub created: Nanos,
     /// Counted in the source's statistics.
     pub counted: bool,

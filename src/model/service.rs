@@ -52,6 +52,12 @@ impl WaitQueue {
         if self.len == 0 {
             return None;
         }
+        if let [only] = self.lanes.as_mut_slice() {
+            // One lane (no priorities): the common case, without the search across lanes.
+            self.len -= 1;
+            let taken = if discipline == Discipline::Lifo { only.pop_back() } else { only.pop_front() };
+            return taken.map(|(_, c)| c);
+        }
         let lane = match discipline {
             Discipline::Priority => self.lanes.iter().position(|l| !l.is_empty()),
             Discipline::Fifo => self.oldest_lane(),
@@ -352,7 +358,7 @@ impl Net<'_, '_> {
             // Leave while the node is still borrowed: the common case costs one node lookup.
             let (label, outcome) =
                 if failed { (Label::Error, Outcome::Error) } else { (Label::Completed, Outcome::Ok) };
-            if !leave(svc, stats, &mut self.k, call, label) {
+            if !leave(svc, stats, self.k, call, label) {
                 self.pull_next(node);
             }
             self.respond(call, outcome, None);
@@ -421,7 +427,7 @@ impl Net<'_, '_> {
     fn finish_job(&mut self, call: CallId, label: Label, outcome: Outcome) {
         let node = self.k.calls.get(call).node;
         let handed_on = match self.services.get_mut(node) {
-            Ok((svc, stats)) => leave(svc.into_inner(), stats.into_inner(), &mut self.k, call, label),
+            Ok((svc, stats)) => leave(svc.into_inner(), stats.into_inner(), self.k, call, label),
             Err(_) => false,
         };
         if !handed_on {

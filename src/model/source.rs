@@ -15,16 +15,18 @@ use crate::engine::kernel::Net;
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, nanos_to_secs, secs_to_nanos};
 use crate::metrics::stats::{Label, RejectReason};
+use crate::model::policy::Link;
 use crate::model::request::{Call, Direct, Exchange, NONE, Origin};
 use crate::scenario::schema::{Arrivals, Outcome, Shape, SourceSpec};
 
-/// A source of requests (component of a node entity).
+/// A source of requests (component of a node entity). Its one outgoing edge is the [`Link`]
+/// component of the same entity.
+///
+/// [`Link`]: crate::model::policy::Link
 #[derive(Component, Debug)]
 pub struct Source {
     pub name: String,
     pub spec: SourceSpec,
-    /// The outgoing edge.
-    pub link: Entity,
     /// Bumped to void a pending arrival (rate change, OFF phase).
     pub generation: u32,
     /// On/off sources: currently ON.
@@ -136,11 +138,23 @@ impl Source {
     }
 }
 
+/// The callee of a new request when the source's edge has no policy (no timeout, retries or
+/// breaker, not cut), counting the attempt as sent: such a request goes straight to the
+/// callee, the same history as an exchange with one attempt, without the exchange record.
+fn direct_target(link: &mut Link) -> Option<Entity> {
+    let p = &link.policy;
+    let policy_free = p.timeout.is_none() && p.retry.max_attempts <= 1 && !p.breaker.enabled && !link.cut;
+    policy_free.then(|| {
+        link.stats.record_sent(1);
+        link.to
+    })
+}
+
 impl Net<'_, '_> {
     /// Schedules the first events of a source (called once when the run starts).
     pub fn start_source(&mut self, source: Entity) {
         let now = self.k.now;
-        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        let Ok((mut src, _, _)) = self.sources.get_mut(source) else { return };
         match src.spec.arrivals.clone() {
             Arrivals::Closed { clients, think } => {
                 src.clients = clients;
@@ -166,7 +180,7 @@ impl Net<'_, '_> {
     /// Starts an on/off source's switching: ON now, the first switch after an ON period.
     fn start_phases(&mut self, source: Entity) {
         let now = self.k.now;
-        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        let Ok((mut src, _, _)) = self.sources.get_mut(source) else { return };
         let Arrivals::OnOff { on, .. } = src.spec.arrivals else { return };
         src.on = true;
         src.phases_running = true;
@@ -183,7 +197,7 @@ impl Net<'_, '_> {
 
     fn schedule_arrival(&mut self, source: Entity) {
         let now = self.k.now;
-        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        let Ok((mut src, _, _)) = self.sources.get_mut(source) else { return };
         src.generation = src.generation.wrapping_add(1);
         let generation = src.generation;
         if let Some(at) = src.next_arrival(now) {
@@ -193,17 +207,17 @@ impl Net<'_, '_> {
 
     pub(crate) fn on_arrival(&mut self, source: Entity, generation: u32) {
         let now = self.k.now;
-        let Ok((src, stats)) = self.sources.get_mut(source) else { return };
+        let Ok((src, stats, link)) = self.sources.get_mut(source) else { return };
         if src.generation != generation {
             return;
         }
         // Plain references: a `Mut` writes a change tick on every access; nothing reads them.
-        let (src, stats) = (src.into_inner(), stats.into_inner());
+        let (src, stats, link) = (src.into_inner(), stats.into_inner(), link.into_inner());
         // Next arrival first, then this request (one borrow: this is the hot path).
         src.generation = src.generation.wrapping_add(1);
         let generation = src.generation;
         let next = src.next_arrival(now);
-        let (class, link) = (src.pick_class(), src.link);
+        let class = src.pick_class();
         let counted = self.k.counting();
         if counted {
             stats.arrive(class, false);
@@ -211,11 +225,12 @@ impl Net<'_, '_> {
         if let Some(at) = next {
             self.k.calendar.schedule(at, Event::Arrival { source: source.into(), generation });
         }
-        self.send_new(source, class, link, counted);
+        let direct = direct_target(link);
+        self.send_new(source, class, counted, direct);
     }
 
     pub(crate) fn on_think_done(&mut self, source: Entity) {
-        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        let Ok((mut src, _, _)) = self.sources.get_mut(source) else { return };
         if src.retiring > 0 {
             src.retiring -= 1;
             src.clients -= 1;
@@ -227,7 +242,7 @@ impl Net<'_, '_> {
 
     pub(crate) fn on_phase_switch(&mut self, source: Entity, generation: u32) {
         let now = self.k.now;
-        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        let Ok((mut src, _, _)) = self.sources.get_mut(source) else { return };
         let Arrivals::OnOff { on, off } = src.spec.arrivals else { return };
         if src.phase_generation != generation {
             return;
@@ -247,33 +262,27 @@ impl Net<'_, '_> {
     /// Creates one logical request and sends its first attempt.
     fn emit(&mut self, source: Entity) {
         let counted = self.k.counting();
-        let Ok((mut src, mut stats)) = self.sources.get_mut(source) else { return };
-        let (class, link) = (src.pick_class(), src.link);
+        let Ok((mut src, mut stats, mut link)) = self.sources.get_mut(source) else { return };
+        let class = src.pick_class();
         if counted {
             stats.arrive(class, false);
         }
-        drop((src, stats));
-        self.send_new(source, class, link, counted);
+        let direct = direct_target(&mut link);
+        self.send_new(source, class, counted, direct);
     }
 
-    /// Opens the exchange of a new logical request and sends its first attempt.
-    fn send_new(&mut self, source: Entity, class: u8, link: Entity, counted: bool) {
+    /// Sends a new logical request: straight to the callee `direct` (see [`direct_target`]),
+    /// else through an exchange and its first attempt.
+    fn send_new(&mut self, source: Entity, class: u8, counted: bool, direct: Option<Entity>) {
         let now = self.k.now;
-        let Ok(l) = self.links.get_mut(link) else { return };
-        let l = l.into_inner();
-        let p = &l.policy;
-        if p.timeout.is_none() && p.retry.max_attempts <= 1 && !p.breaker.enabled && !l.cut {
-            // A policy-free edge: straight to the callee, the same history as an exchange with
-            // one attempt, no timeout and no breaker, without the record (one edge lookup).
-            l.stats.record_sent(1);
-            let to = l.to;
-            let direct = Direct { source, link, created: now, counted };
+        if let Some(to) = direct {
+            let direct = Direct { source, created: now, counted };
             let call = self.new_call(Call { direct: Some(direct), ..Call::attempt(to, NONE, class, now, false) });
             self.arrive(call);
             return;
         }
         let ex = self.k.exchanges.insert(Exchange {
-            link,
+            link: source,
             origin: Origin::Source(source),
             class,
             created: now,
@@ -296,10 +305,17 @@ impl Net<'_, '_> {
         class: u8,
         created: Nanos,
         outcome: Outcome,
+        direct: bool,
     ) {
         let now = self.k.now;
-        let Ok((src, stats)) = self.sources.get_mut(source) else { return };
+        let Ok((src, stats, link)) = self.sources.get_mut(source) else { return };
         let (src, stats) = (src.into_inner(), stats.into_inner());
+        if direct {
+            // The edge's outcome, which an exchange would have recorded (one lookup for both).
+            let link = link.into_inner();
+            link.stats.record_outcome(outcome);
+            link.stats.gave_up += u64::from(outcome != Outcome::Ok);
+        }
         if counted {
             stats.label(class, source_label(outcome), now - created);
         }
@@ -318,7 +334,7 @@ impl Net<'_, '_> {
     /// A source parameter changed: resample the next arrival; grow or shrink a population.
     pub(crate) fn source_changed(&mut self, source: Entity) {
         let now = self.k.now;
-        let Ok((mut src, _)) = self.sources.get_mut(source) else { return };
+        let Ok((mut src, _, _)) = self.sources.get_mut(source) else { return };
         match src.spec.arrivals.clone() {
             Arrivals::Closed { clients, think } => {
                 let effective = src.clients - src.retiring;

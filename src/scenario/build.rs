@@ -10,7 +10,7 @@ use bevy::ecs::world::World;
 
 use super::schema::{NodeSpec, Scenario};
 use super::{Diagnostic, ScenarioError, parse_timeline_entry};
-use crate::engine::kernel::{ClassInfo, Kernel, Net, NodeIndex, RunRequest};
+use crate::engine::kernel::{ClassInfo, Kernel, NetParam, NodeIndex, RunRequest};
 use crate::engine::rng::stream;
 use crate::engine::time::secs_to_nanos;
 use crate::metrics::stats::NodeStats;
@@ -42,22 +42,18 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64) -> Result<()
     }
     let nodes = index.nodes.clone();
     let node = |name: &str| nodes[name];
-    let spawn_link = |world: &mut World, index: &mut NodeIndex, from: &str, to: &str, policy: CallPolicy| -> Entity {
+    let new_link = |from: &str, to: &str, policy: CallPolicy| -> Link {
         let name = format!("{from}->{to}");
-        let e = world
-            .spawn(Link {
-                name: name.clone(),
-                from: index.nodes[from],
-                to: index.nodes[to],
-                policy,
-                breaker: Breaker::default(),
-                rng: stream(seed, &name, "jitter"),
-                stats: LinkStats::default(),
-                cut: false,
-            })
-            .id();
-        index.links.insert(name, e);
-        e
+        Link {
+            rng: stream(seed, &name, "jitter"),
+            name,
+            from: nodes[from],
+            to: nodes[to],
+            policy,
+            breaker: Breaker::default(),
+            stats: LinkStats::default(),
+            cut: false,
+        }
     };
     let total_weight: f64 = classes.iter().map(|c| c.weight).sum();
     let mut acc = 0.0;
@@ -73,14 +69,15 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64) -> Result<()
         let mut stats = NodeStats::new(classes.len(), sample_every);
         match spec {
             NodeSpec::Source(s) => {
-                let link = spawn_link(world, &mut index, name, &s.to, s.policy());
+                // A source's one edge lives on the source's entity (see `SourceQuery`).
+                let link = new_link(name, &s.to, s.policy());
+                index.links.insert(link.name.clone(), entity);
                 let pinned_class =
                     s.class.as_ref().and_then(|c| classes.iter().position(|k| &k.name == c)).map(|i| i as u8);
                 world.entity_mut(entity).insert((
                     Source {
                         name: name.clone(),
                         spec: s.clone(),
-                        link,
                         generation: 0,
                         on: false,
                         phases_running: false,
@@ -95,10 +92,20 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64) -> Result<()
                         rng_phase: stream(seed, name, "phase"),
                     },
                     stats,
+                    link,
                 ));
             }
             NodeSpec::Service(s) => {
-                let links = s.calls.iter().map(|c| spawn_link(world, &mut index, name, &c.to, c.policy())).collect();
+                let links = s
+                    .calls
+                    .iter()
+                    .map(|c| {
+                        let link = new_link(name, &c.to, c.policy());
+                        let (name, e) = (link.name.clone(), world.spawn(link).id());
+                        index.links.insert(name, e);
+                        e
+                    })
+                    .collect();
                 let mut cum = 0.0;
                 let routes = s
                     .routes
@@ -143,10 +150,11 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64) -> Result<()
     world.insert_resource(RunRequest { until: 0, max_events: None });
     // Check every timeline entry against the live parameter tree before anything runs.
     let entries = world.resource::<Kernel>().timeline.entries().to_vec();
-    let mut state = SystemState::<Net>::new(world);
-    let Ok(mut net) = state.get_mut(world) else {
+    let mut state = SystemState::<NetParam>::new(world);
+    let Ok(mut param) = state.get_mut(world) else {
         return Err(vec![(0, "internal error: the simulation resources are missing".into())]);
     };
+    let mut net = param.net();
     for (i, entry) in entries.iter().enumerate() {
         if let Err(e) = net.check_param(&entry.path, &entry.value) {
             // Timeline lines and entries are in the same order only before sorting by time.

@@ -142,3 +142,45 @@ fn a_timed_family_switch_restores_the_old_shape() {
     sim.run_to_end();
     assert!(sim.report().errors.is_empty(), "{:?}", sim.report().errors);
 }
+
+/// Rules across fields hold for live changes as they do in files: a uniform's half-width
+/// cannot exceed its mean, whichever of the two is changed, and a refused change leaves both.
+#[test]
+fn a_live_change_that_breaks_a_rule_across_fields_is_refused() {
+    let text = r#"Scenario(title: "uniform", duration: 60.0, nodes: {
+        "clients": Source(rate: 5.0, to: "server"),
+        "server": Service(workers: 2, service: Uniform(mean: 0.2, half_width: 0.1)),
+    })"#;
+    let mut sim = crate::util::sim(text, 5);
+    sim.run_until(5.0);
+    let err = sim.set("server.service.half_width", "0.3").unwrap_err();
+    assert!(err.contains("half_width must be between 0 and the mean"), "{err}");
+    let err = sim.set("server.service.mean", "0.05").unwrap_err();
+    assert!(err.contains("half_width"), "{err}");
+    assert_eq!(sim.get("server.service.mean").unwrap().to_string(), "0.2");
+    assert_eq!(sim.get("server.service.half_width").unwrap().to_string(), "0.1");
+    // Allowed in order: widen the mean first, then the half-width.
+    sim.set("server.service.mean", "0.5").unwrap();
+    sim.set("server.service.half_width", "0.3").unwrap();
+    assert_eq!(sim.get("server.service.half_width").unwrap().to_string(), "0.3");
+    assert!(sim.report().errors.is_empty());
+
+    // In a file, entries are judged in order when they come due: widening the mean first
+    // lets a wider half-width through; narrowing the mean below it afterwards is refused,
+    // reported, and changes nothing.
+    let scripted = r#"Scenario(title: "uniform", duration: 60.0, nodes: {
+        "clients": Source(rate: 5.0, to: "server"),
+        "server": Service(workers: 2, service: Uniform(mean: 0.2, half_width: 0.1)),
+    }, timeline: [
+        "at 10 set server.service.mean = 0.5",
+        "at 20 set server.service.half_width = 0.4",
+        "at 30 set server.service.mean = 0.3",
+    ])"#;
+    let mut sim = crate::util::sim(scripted, 5);
+    sim.run_to_end();
+    let errors = &sim.report().errors;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("at 30s") && errors[0].contains("not applied"), "{errors:?}");
+    assert_eq!(sim.get("server.service.mean").unwrap().to_string(), "0.5");
+    assert_eq!(sim.get("server.service.half_width").unwrap().to_string(), "0.4");
+}
