@@ -1,10 +1,11 @@
 //! The caller's side of an edge: attempts, timeouts, retries and the circuit breaker.
 //!
-//! An [`Exchange`] is one logical request from a caller (a source, or a worker making a
-//! downstream call) over one [`Link`]. Each attempt passes the layers in tower's order,
-//! Retry(Breaker(Timeout(call))): the breaker may refuse it at zero latency; otherwise a call is
-//! created at the callee and the timeout armed; the attempt's outcome is recorded in the breaker
-//! and the retry policy decides whether to wait and try again.
+//! An [`Exchange`](crate::model::request::Exchange) is one logical request from a caller (a
+//! source, or a worker making a downstream call) over one [`Link`](crate::model::policy::Link).
+//! Each attempt passes the layers in tower's order, Retry(Breaker(Timeout(call))): the breaker
+//! may refuse it at zero latency; otherwise a call is created at the callee and the timeout
+//! armed; the attempt's outcome is recorded in the breaker and the retry policy decides whether
+//! to wait and try again.
 
 use crate::engine::calendar::{CallId, Event, ExchangeId};
 use crate::engine::kernel::Net;

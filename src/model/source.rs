@@ -21,8 +21,6 @@ use crate::scenario::schema::{Arrivals, Outcome, Shape, SourceSpec};
 
 /// A source of requests (component of a node entity). Its one outgoing edge is the [`Link`]
 /// component of the same entity.
-///
-/// [`Link`]: crate::model::policy::Link
 #[derive(Component, Debug)]
 pub struct Source {
     pub name: String,
