@@ -15,6 +15,10 @@ use clap::{Parser, Subcommand};
 use crate::engine::Sim;
 use crate::scenario::ScenarioError;
 
+mod gui_args;
+
+pub use gui_args::GuiArgs;
+
 /// The app's window size: bevy's default width, and small enough that a software renderer
 /// (llvmpipe) keeps 30 frames per second on the 30-node mesh (see the README).
 pub const DEFAULT_WINDOW: (u32, u32) = (1280, 800);
@@ -67,36 +71,7 @@ enum Command {
         node: Option<String>,
     },
     /// Open the desktop app (built with the `gui` feature).
-    Gui {
-        /// Scenario file (default: the built-in default scenario).
-        scenario: Option<PathBuf>,
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Run to this sim time first (seconds).
-        #[arg(long, value_name = "SECONDS")]
-        at: Option<f64>,
-        /// Save a screenshot of the window to this PNG, then exit.
-        #[arg(long, value_name = "PNG")]
-        screenshot: Option<PathBuf>,
-        /// Play as fast as 1000× for N frames, print a frame-time histogram, exit.
-        #[arg(long, value_name = "N")]
-        bench_frames: Option<u32>,
-        /// Initial speed in sim seconds per wall second.
-        #[arg(long)]
-        speed: Option<f64>,
-        /// Start playing at once.
-        #[arg(long)]
-        play: bool,
-        /// Select this node (inspector and plots).
-        #[arg(long, value_name = "NODE")]
-        select: Option<String>,
-        /// Window width in logical pixels (the window can be resized afterwards).
-        #[arg(long, default_value_t = DEFAULT_WINDOW.0)]
-        width: u32,
-        /// Window height in logical pixels.
-        #[arg(long, default_value_t = DEFAULT_WINDOW.1)]
-        height: u32,
-    },
+    Gui(GuiArgs),
     /// Speed benchmark: an M/M/1 at ρ = 0.9 with full metrics; prints customers/s and events/s.
     Bench {
         /// Customers to simulate (approximately: arrivals in the run).
@@ -128,9 +103,7 @@ pub fn main() -> ExitCode {
         Some(Command::Check { scenarios }) => check(&scenarios),
         Some(Command::Params { scenario, node }) => params(&scenario, node.as_deref()),
         Some(Command::Bench { customers, rho, repeat }) => bench(customers, rho, repeat),
-        Some(Command::Gui { scenario, seed, at, screenshot, bench_frames, speed, play, select, width, height }) => {
-            gui(GuiArgs { scenario, seed, at, screenshot, bench_frames, speed, play, select, width, height })
-        }
+        Some(Command::Gui(args)) => gui(args),
     }
 }
 
@@ -139,35 +112,9 @@ fn scenario_error(e: &ScenarioError) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// Arguments of `sluice gui`.
-#[cfg_attr(not(feature = "gui"), allow(dead_code))]
-struct GuiArgs {
-    scenario: Option<PathBuf>,
-    seed: Option<u64>,
-    at: Option<f64>,
-    screenshot: Option<PathBuf>,
-    bench_frames: Option<u32>,
-    speed: Option<f64>,
-    play: bool,
-    select: Option<String>,
-    width: u32,
-    height: u32,
-}
-
 #[cfg(feature = "gui")]
 fn gui(a: GuiArgs) -> ExitCode {
-    crate::gui::run(crate::gui::GuiOptions {
-        scenario: a.scenario,
-        seed: a.seed,
-        screenshot: a.screenshot,
-        at: a.at,
-        bench_frames: a.bench_frames,
-        speed: a.speed,
-        play: a.play,
-        select: a.select,
-        width: a.width,
-        height: a.height,
-    })
+    crate::gui::run(a)
 }
 
 #[cfg(not(feature = "gui"))]
@@ -180,18 +127,7 @@ fn gui(_: GuiArgs) -> ExitCode {
 /// scenario headless.
 #[cfg(feature = "gui")]
 fn default_run() -> ExitCode {
-    gui(GuiArgs {
-        scenario: None,
-        seed: None,
-        at: None,
-        screenshot: None,
-        bench_frames: None,
-        speed: None,
-        play: true,
-        select: None,
-        width: DEFAULT_WINDOW.0,
-        height: DEFAULT_WINDOW.1,
-    })
+    gui(GuiArgs::default())
 }
 
 #[cfg(not(feature = "gui"))]

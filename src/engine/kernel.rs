@@ -78,13 +78,7 @@ impl Timeline {
     }
 }
 
-/// Something noteworthy that happened, for the GUI's event strip and the report.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct LogEntry {
-    pub at: Nanos,
-    pub subject: String,
-    pub what: String,
-}
+pub use super::log::{LogEntry, LogEvent};
 
 /// Most recent log entries kept.
 const LOG_CAP: usize = 10_000;
@@ -156,11 +150,11 @@ impl Kernel {
     }
 
     /// Appends to the event log (bounded: the oldest half is dropped when full).
-    pub fn note(&mut self, subject: &str, what: impl Into<String>) {
+    pub fn note(&mut self, subject: &str, event: LogEvent) {
         if self.log.len() >= LOG_CAP {
             self.log.drain(..LOG_CAP / 2);
         }
-        self.log.push(LogEntry { at: self.now, subject: subject.to_string(), what: what.into() });
+        self.log.push(LogEntry { at: self.now, subject: subject.to_string(), event });
     }
 
     /// True once the warm-up is over (requests arriving now are counted).
@@ -424,7 +418,7 @@ impl Net<'_, '_> {
             }
         }
         let subject = entry.path.split('.').next().unwrap_or_default().to_string();
-        self.k.note(&subject, format!("set {} = {}", entry.path, entry.value));
+        self.k.note(&subject, LogEvent::Changed { path: entry.path.clone(), value: entry.value.to_string() });
         Ok(())
     }
 
@@ -469,7 +463,7 @@ impl Net<'_, '_> {
             let at = self.k.now.saturating_add(wait);
             self.k.calendar.schedule(at, Event::BreakerWaitOver { link: link.into(), generation });
         }
-        self.k.note(&name, format!("breaker {} -> {}", t.from.name(), t.to.name()));
+        self.k.note(&name, LogEvent::Breaker { from: t.from, to: t.to });
     }
 
     fn on_breaker_timer(&mut self, link: Entity, generation: u32) {

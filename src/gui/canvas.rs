@@ -173,6 +173,19 @@ fn arrow_head(painter: &egui::Painter, a: Pos2, b: Pos2, colour: Color32, zoom: 
     ));
 }
 
+/// The text lines a node's card shows now (for scripted checks of a real window).
+pub fn card_text(state: &GuiState, name: &str) -> Vec<String> {
+    let Some(v) = state.sim.node(name) else { return Vec::new() };
+    let c = &v.counters;
+    let mut lines = vec![v.name.clone()];
+    if v.kind == NodeKind::Service {
+        let cap = v.capacity.map_or("∞".to_string(), |c| c.to_string());
+        lines.push(format!("queue {}/{cap}   busy {}/{}   inside {}", v.queue_len, v.busy, v.workers, v.inside));
+    }
+    lines.push(format!("rej {}  drop {}  t/o {}  err {}", c.rejected, c.dropped, c.timed_out, c.errors));
+    lines
+}
+
 fn draw_card(painter: &egui::Painter, r: Rect, v: &NodeView, selected: bool, zoom: f32) {
     let fill = match v.capacity {
         Some(c) if c > 0 => v.queue_len as f32 / c as f32,

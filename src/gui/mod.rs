@@ -9,10 +9,14 @@
 //!
 //! [`Sim`]: crate::Sim
 
+pub mod baseline;
 pub mod canvas;
+pub mod changes;
 pub mod files;
+pub mod palette;
 pub mod panels;
 pub mod plots;
+pub mod presenter;
 pub mod state;
 
 use std::path::PathBuf;
@@ -29,27 +33,6 @@ use state::{Command, FrameBudget, GuiState};
 /// egui's dark `panel_fill`, drawn by the camera's clear pass behind transparent panels.
 const PANEL_BACKDROP: Color = Color::srgb_u8(27, 27, 27);
 
-/// Options of `sluice gui`.
-#[derive(Clone, Debug, Default)]
-pub struct GuiOptions {
-    pub scenario: Option<PathBuf>,
-    pub seed: Option<u64>,
-    /// Save a screenshot of the window to this PNG and exit.
-    pub screenshot: Option<PathBuf>,
-    /// Run the simulation to this sim time before showing it.
-    pub at: Option<f64>,
-    /// Render this many frames playing as fast as possible, print a frame-time histogram, exit.
-    pub bench_frames: Option<u32>,
-    /// Initial speed (sim seconds per wall second).
-    pub speed: Option<f64>,
-    /// Start playing at once.
-    pub play: bool,
-    /// Select this node (inspector, plots).
-    pub select: Option<String>,
-    pub width: u32,
-    pub height: u32,
-}
-
 /// The app's state lives outside Bevy's Send world (a `Sim` owns its own `App`).
 struct AppState(GuiState);
 
@@ -57,6 +40,14 @@ struct AppState(GuiState);
 #[derive(Resource, Default)]
 struct Capture {
     screenshot: Option<PathBuf>,
+    /// Where to write the app's state beside the screenshot.
+    state_json: Option<PathBuf>,
+    /// Where to export the scenario when capturing.
+    export: Option<PathBuf>,
+    /// Capture only once the clock has reached this sim time (the app plays until then).
+    play_to: Option<f64>,
+    /// Frames drawn since the clock reached `play_to` (or since start).
+    settled: u32,
     requested: bool,
     bench_frames: Option<u32>,
     frame: u32,
@@ -65,7 +56,15 @@ struct Capture {
     /// the interface (the rest of a frame is bevy's render thread and the GPU driver).
     engine_ms: Vec<f64>,
     ui_ms: Vec<f64>,
+    /// Screenshots asked for from the app, with the frames still to wait: the frame that
+    /// closed the file browser must be drawn before one is captured.
+    waiting: Vec<(PathBuf, u32)>,
 }
+
+/// Screenshots written, for the top bar's notice (set only after the capture, so a
+/// screenshot never shows its own notice).
+#[derive(Resource, Default)]
+struct Written(Vec<PathBuf>);
 
 /// Marks a finished screenshot (set by the capture observer).
 #[derive(Resource, Default)]
@@ -77,7 +76,7 @@ pub fn display_available() -> bool {
 }
 
 /// Opens the desktop app. Without a display it says so in one line and returns 1.
-pub fn run(opts: GuiOptions) -> ExitCode {
+pub fn run(opts: crate::cli::GuiArgs) -> ExitCode {
     if !display_available() {
         eprintln!("sluice: no display found (DISPLAY/WAYLAND_DISPLAY unset); run headless with `sluice run SCENARIO`");
         return ExitCode::from(1);
@@ -106,13 +105,31 @@ pub fn run(opts: GuiOptions) -> ExitCode {
         state.sim.run_until(t);
         state.plot_focus = None;
     }
+    if opts.pin {
+        state.apply(Command::TogglePin);
+    }
+    for set in &opts.sets {
+        let Some((path, value)) = set.split_once('=') else {
+            eprintln!("sluice: --set wants PATH=VALUE, got `{set}`");
+            return ExitCode::from(2);
+        };
+        state.apply(Command::Set { path: path.trim().to_string(), value: value.trim().to_string() });
+        if !state.status.is_empty() {
+            eprintln!("sluice: --set {set}: {}", state.status);
+            return ExitCode::from(1);
+        }
+    }
     if let Some(s) = opts.speed {
         state.speed = s;
     }
     if let Some(n) = &opts.select {
         state.selected = Some(n.clone());
     }
-    state.playing = opts.play || opts.bench_frames.is_some();
+    state.presenter = opts.presenter;
+    state.playing = opts.play || opts.bench_frames.is_some() || opts.play_to.is_some();
+    if let Some(t) = opts.play_to {
+        state.run_limit = t;
+    }
     if opts.bench_frames.is_some() {
         // The benchmark keeps the model running past the scenario's end.
         state.speed = 1000.0;
@@ -129,8 +146,16 @@ pub fn run(opts: GuiOptions) -> ExitCode {
         .add_plugins(EguiPlugin::default())
         .insert_resource(ClearColor(PANEL_BACKDROP))
         .insert_non_send(AppState(state))
-        .insert_resource(Capture { screenshot: opts.screenshot.clone(), bench_frames: opts.bench_frames, ..default() })
+        .insert_resource(Capture {
+            screenshot: opts.screenshot.clone(),
+            state_json: opts.state.clone(),
+            export: opts.export.clone(),
+            play_to: opts.play_to,
+            bench_frames: opts.bench_frames,
+            ..default()
+        })
         .init_resource::<CaptureDone>()
+        .init_resource::<Written>()
         .add_systems(Startup, |mut commands: Commands| {
             // egui draws everything; multisampling would only multiply the fill cost, which is
             // what bounds the frame rate on software renderers.
@@ -183,13 +208,28 @@ fn capture(
     mut commands: Commands,
     mut cap: ResMut<Capture>,
     done: Res<CaptureDone>,
+    mut written: ResMut<Written>,
     mut app: NonSendMut<AppState>,
     time: Res<Time<Real>>,
     mut exit: MessageWriter<AppExit>,
 ) {
     cap.frame += 1;
     for path in app.0.screenshot_requests.drain(..) {
-        commands.spawn(Screenshot::primary_window()).observe(save_to_disk(path));
+        cap.waiting.push((path, 2));
+    }
+    for (path, frames) in std::mem::take(&mut cap.waiting) {
+        if frames > 0 {
+            cap.waiting.push((path, frames - 1));
+            continue;
+        }
+        let shown = path.clone();
+        commands
+            .spawn(Screenshot::primary_window())
+            .observe(save_to_disk(path))
+            .observe(move |_: On<ScreenshotCaptured>, mut written: ResMut<Written>| written.0.push(shown.clone()));
+    }
+    for path in written.0.drain(..) {
+        app.0.notice = format!("saved the screenshot to {}", path.display());
     }
     if let Some(n) = cap.bench_frames {
         if cap.frame > 30 {
@@ -202,9 +242,21 @@ fn capture(
         }
     }
     // Let egui lay out and the plots fill for a few frames before capturing.
+    let arrived = cap.play_to.is_none_or(|t| app.0.now() >= t - 1e-9);
+    if arrived {
+        cap.settled += 1;
+    }
     if let Some(path) = cap.screenshot.clone() {
-        if !cap.requested && cap.frame >= 20 {
+        if !cap.requested && cap.frame >= 20 && cap.settled >= 5 {
             cap.requested = true;
+            if let Some(ron) = cap.export.clone() {
+                app.0.apply(Command::ExportScenario(ron));
+            }
+            if let Some(json) = &cap.state_json
+                && let Err(e) = std::fs::write(json, state_json(&app.0))
+            {
+                eprintln!("sluice: {}: {e}", json.display());
+            }
             commands
                 .spawn(Screenshot::primary_window())
                 .observe(save_to_disk(path))
@@ -215,6 +267,32 @@ fn capture(
             exit.write(AppExit::Success);
         }
     }
+}
+
+/// What the app shows, for scripted checks of a real window: the clock, the x range the plots
+/// drew, and each node's card lines.
+fn state_json(state: &GuiState) -> String {
+    let cards: serde_json::Map<String, serde_json::Value> = state
+        .sim
+        .node_names()
+        .into_iter()
+        .map(|n| {
+            let lines = canvas::card_text(state, &n);
+            (n, serde_json::Value::from(lines))
+        })
+        .collect();
+    serde_json::json!({
+        "now_s": state.now(),
+        "playing": state.playing,
+        "plot_x": state.plot_x_drawn.map(|(a, b)| vec![a, b]),
+        "plot_focus": state.plot_focus,
+        "baseline": state.baseline.is_some(),
+        "presenter": state.presenter,
+        "cards": cards,
+        "report": serde_json::from_str::<serde_json::Value>(&state.sim.report().to_json_without_wall())
+            .unwrap_or_default(),
+    })
+    .to_string()
 }
 
 fn print_frame_histogram(cap: &Capture, state: &GuiState) {
@@ -234,6 +312,12 @@ fn print_frame_histogram(cap: &Capture, state: &GuiState) {
         state.now(),
         state.sim.events()
     );
+    if state.now() > state.sim.duration() {
+        println!(
+            "  the benchmark ran on past the scenario's end ({:.0} s) to keep the engine busy",
+            state.sim.duration()
+        );
+    }
     for (lo, hi) in [(0.0, 16.7), (16.7, 33.3), (33.3, 50.0), (50.0, 100.0), (100.0, f64::INFINITY)] {
         let n = ms.iter().filter(|m| **m >= lo && **m < hi).count();
         println!("  {lo:>5.1}–{hi:<5.1} ms {:>5} {}", n, "#".repeat(n * 60 / ms.len().max(1)));
@@ -282,16 +366,27 @@ fn ui(
 /// bottom, the canvas in the middle.
 pub fn frame_ui(root: &mut egui::Ui, state: &mut GuiState) {
     let mut commands: Vec<Command> = Vec::new();
+    presenter::apply_style(root.ctx(), state.presenter);
+    presenter::keyboard(root.ctx(), state, &mut commands);
     egui::Panel::top("controls").show(root, |ui| panels::controls_ui(ui, state, &mut commands));
-    egui::Panel::left("side").resizable(true).default_size(330.0).show(root, |ui| {
-        egui::ScrollArea::vertical().show(ui, |ui| {
-            panels::teaching_ui(ui, state);
-            ui.separator();
-            panels::faults_ui(ui, state, &mut commands);
-            ui.separator();
-            panels::inspector_ui(ui, state, &mut commands);
+    // The side panel keeps the width the user dragged it to: its contents scroll rather than
+    // widen it (a wide inspector row once grew it for good).
+    let side = if state.presenter { 460.0 } else { 330.0 };
+    egui::Panel::left(if state.presenter { "side-presenter" } else { "side" })
+        .resizable(true)
+        .default_size(side)
+        .size_range(220.0..=900.0)
+        .show(root, |ui| {
+            egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| {
+                panels::teaching_ui(ui, state);
+                ui.separator();
+                panels::faults_ui(ui, state, &mut commands);
+                ui.separator();
+                panels::session_ui(ui, state, &mut commands);
+                ui.separator();
+                panels::inspector_ui(ui, state, &mut commands);
+            });
         });
-    });
     egui::Panel::bottom("dock").resizable(true).default_size(280.0).show(root, |ui| {
         panels::timeline_ui(ui, state, &mut commands);
         plots::plots_ui(ui, state);
@@ -314,11 +409,15 @@ mod tests {
     #[test]
     fn every_symbol_the_interface_draws_is_in_the_bundled_fonts() {
         let sources = [
+            include_str!("baseline.rs"),
             include_str!("canvas.rs"),
+            include_str!("changes.rs"),
             include_str!("files.rs"),
             include_str!("mod.rs"),
+            include_str!("palette.rs"),
             include_str!("panels.rs"),
             include_str!("plots.rs"),
+            include_str!("presenter.rs"),
             include_str!("state.rs"),
         ];
         // egui's own `has_glyph` answers per font face, not per glyph, so it reports symbols of

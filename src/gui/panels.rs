@@ -6,20 +6,23 @@ use bevy_egui::egui;
 use bevy_egui::egui::{Color32, RichText, Ui};
 
 use super::files::Purpose;
+use super::palette;
+use super::presenter::KEY_HELP;
 use super::state::{Command, GuiState, MAX_SPEED};
-use crate::engine::kernel::EntryOrigin;
+use crate::engine::kernel::{EntryOrigin, LogEvent};
 use crate::engine::sim::NodeKind;
 use crate::params::{Kind, Value};
 
-/// Play/pause, stepping, speed, clock, seed, reset, run-until, scenario picker and the buttons
-/// that open the file browser.
+/// Play/pause, stepping, speed, clock, the end-of-run cue, then the scenario picker, the file
+/// menu, seed, run-until, the A/B baseline and presenter mode. Two fixed rows: nothing in them
+/// wraps, and messages are cut to one line, so the layout under the bar never jumps.
 pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
-    ui.horizontal_wrapped(|ui| {
+    ui.horizontal(|ui| {
         let label = if state.playing { "⏸ Pause" } else { "▶ Play" };
-        if ui.button(label).clicked() {
+        if ui.button(label).on_hover_text("Space").clicked() {
             out.push(Command::TogglePlay);
         }
-        if ui.button("Step").on_hover_text("handle one event").clicked() {
+        if ui.button("Step").on_hover_text("handle one event (right arrow key)").clicked() {
             out.push(Command::Step);
         }
         if let Some(sel) = state.selected.clone()
@@ -29,28 +32,71 @@ pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
         }
         ui.separator();
         let mut speed = state.speed;
-        let slider = egui::Slider::new(&mut speed, 0.1..=MAX_SPEED).logarithmic(true).text("× speed");
-        if ui.add_enabled(!state.fastest, slider).changed() {
+        ui.spacing_mut().slider_width = 110.0;
+        let slider = egui::Slider::new(&mut speed, 0.1..=MAX_SPEED).logarithmic(true).text("×");
+        if ui.add_enabled(!state.fastest, slider).on_hover_text("speed: sim seconds per wall second (1–9)").changed()
+        {
             out.push(Command::SetSpeed(speed));
         }
         let mut fastest = state.fastest;
-        if ui.checkbox(&mut fastest, "as fast as possible").changed() {
+        if ui.checkbox(&mut fastest, "fastest").on_hover_text("as fast as the frame allows (0)").changed() {
             out.push(Command::SetFastest(fastest));
         }
         ui.separator();
-        ui.label(RichText::new(format!("t = {:.3} s / {:.0} s", state.now(), state.sim.duration())).monospace());
+        ui.label(RichText::new(format!("t = {:.1} s / {:.0} s", state.now(), state.run_limit)).monospace().strong());
         ui.label(RichText::new(format!("{} events", state.sim.events())).weak());
-        if state.playing && state.achieved_speed > 0.0 {
+        if state.finished() {
+            ui.label(RichText::new(format!("finished at t = {:.0} s", state.now())).color(palette::WARN).strong());
+            let more = state.sim.duration();
+            if ui.button(format!("Extend +{more:.0} s")).on_hover_text("let the run go on past its end").clicked() {
+                out.push(Command::Extend(more));
+            }
+        } else if state.playing && state.achieved_speed > 0.0 {
             // Say so when the engine cannot keep the requested pace within its frame budget.
-            let behind = state.fastest || state.achieved_speed < 0.9 * state.speed;
+            let behind = !state.fastest && state.achieved_speed < 0.9 * state.speed;
             let text = RichText::new(format!("running ×{}", speed_text(state.achieved_speed))).monospace();
-            let text = if behind && !state.fastest { text.color(egui::Color32::from_rgb(230, 180, 40)) } else { text };
-            ui.label(text).on_hover_text(if behind && !state.fastest {
+            let text = if behind { text.color(palette::WARN) } else { text };
+            ui.label(text).on_hover_text(if behind {
                 "the engine cannot keep this pace within its share of each frame"
             } else {
                 "sim seconds per wall second, measured"
             });
         }
+    });
+    ui.horizontal(|ui| {
+        let current = state.scenario_name.clone();
+        egui::ComboBox::from_label("scenario").selected_text(state.sim.scenario().title.clone()).width(250.0).show_ui(
+            ui,
+            |ui| {
+                for entry in &state.catalog {
+                    let selected = entry.path.display().to_string() == current;
+                    if ui.selectable_label(selected, &entry.title).clicked() {
+                        out.push(Command::Load(entry.path.clone()));
+                    }
+                }
+            },
+        );
+        ui.menu_button("File", |ui| {
+            // The browser, once a path is chosen, pushes the file command these used to push.
+            let buttons = [
+                ("Open…", "open a scenario file", Purpose::OpenScenario),
+                ("Save session…", "scenario + seed + your changes, replayable", Purpose::SaveSession),
+                ("Load session…", "replay a saved session", Purpose::LoadSession),
+                ("Export CSV…", "each node's time series, one CSV per node", Purpose::ExportCsv),
+                (
+                    "Export scenario…",
+                    "the scenario with its timeline, your changes and the layout",
+                    Purpose::ExportScenario,
+                ),
+                ("Screenshot…", "save the window as a PNG", Purpose::Screenshot),
+            ];
+            for (label, hover, purpose) in buttons {
+                if ui.button(label).on_hover_text(hover).clicked() {
+                    out.push(Command::Browse(purpose));
+                    ui.close();
+                }
+            }
+        });
         ui.separator();
         let mut seed = state.sim.seed();
         ui.label("seed");
@@ -66,38 +112,23 @@ pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
                 _ => state.status = "run until: type a time in seconds".into(),
             }
         }
-    });
-    ui.horizontal_wrapped(|ui| {
-        let current = state.scenario_name.clone();
-        egui::ComboBox::from_label("scenario").selected_text(state.sim.scenario().title.clone()).width(320.0).show_ui(
-            ui,
-            |ui| {
-                for entry in &state.catalog {
-                    let selected = entry.path.display().to_string() == current;
-                    if ui.selectable_label(selected, &entry.title).clicked() {
-                        out.push(Command::Load(entry.path.clone()));
-                    }
-                }
-            },
-        );
-        // The browser, once a path is chosen, pushes the file command these used to push.
-        let buttons = [
-            ("Open…", "open a scenario file", Purpose::OpenScenario),
-            ("Save session…", "scenario + seed + your changes, replayable", Purpose::SaveSession),
-            ("Load session…", "replay a saved session", Purpose::LoadSession),
-            ("Export CSV…", "each node's time series, one CSV per node", Purpose::ExportCsv),
-            ("Export scenario…", "the scenario with your changes and layout", Purpose::ExportScenario),
-            ("Screenshot…", "save the window as a PNG", Purpose::Screenshot),
-        ];
-        for (label, hover, purpose) in buttons {
-            if ui.button(label).on_hover_text(hover).clicked() {
-                out.push(Command::Browse(purpose));
-            }
+        ui.separator();
+        let pinned = state.baseline.is_some();
+        let pin_label = if pinned { "Unpin baseline" } else { "Pin as baseline" };
+        let pin_hover = "run a copy of this run on the same seed beside it, without your later changes, and \
+                         draw it as a ghost (B)";
+        if ui.selectable_label(pinned, pin_label).on_hover_text(pin_hover).clicked() {
+            out.push(Command::TogglePin);
         }
+        if ui.selectable_label(state.presenter, "Presenter").on_hover_text(KEY_HELP).clicked() {
+            out.push(Command::TogglePresenter);
+        }
+        // One line, cut to the space left: a long message never wraps the bar.
         if !state.status.is_empty() {
-            ui.colored_label(Color32::from_rgb(230, 120, 90), &state.status);
+            ui.add(egui::Label::new(RichText::new(&state.status).color(Color32::from_rgb(230, 120, 90))).truncate())
+                .on_hover_text(&state.status);
         } else if !state.notice.is_empty() {
-            ui.label(RichText::new(&state.notice).weak());
+            ui.add(egui::Label::new(RichText::new(&state.notice).weak()).truncate()).on_hover_text(&state.notice);
         }
     });
 }
@@ -346,28 +377,32 @@ pub fn faults_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
     });
 }
 
-/// The timeline strip: scripted changes, the user's tweaks and engine events (breaker
-/// transitions, queue-full episodes, crashes) over the whole run. Marks closer than one bin
-/// share a tick coloured by the most serious of them, so a long run draws a few hundred
-/// rectangles rather than one per event; hovering a tick lists what it holds, clicking it
-/// moves the plots there.
+/// The timeline strip: scripted changes, the user's changes and engine events (breaker
+/// transitions, crashes) as ticks, queue-full episodes as a band along the bottom, and the
+/// facilitator's bookmarks as flags, over the whole run. Marks closer than one bin share a
+/// tick coloured by the most serious of them, so a long run draws a few hundred rectangles
+/// rather than one per event; hovering a tick lists what it holds, clicking it moves the plots
+/// there.
 pub fn timeline_ui(ui: &mut Ui, state: &GuiState, out: &mut Vec<Command>) {
     /// Pixels per tick.
     const BIN: f32 = 4.0;
     /// Lines listed when hovering one tick.
     const HOVER_LINES: usize = 12;
-    let duration = state.sim.duration().max(state.now()).max(1e-9);
-    let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width(), 26.0), egui::Sense::hover());
+    let now = state.now();
+    let duration = state.run_limit.max(now).max(1e-9);
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width(), 30.0), egui::Sense::hover());
     let painter = ui.painter_at(rect);
     let x = |t: f64| rect.left() + (t / duration) as f32 * rect.width();
     // Elapsed and remaining parts side by side (not one over the other: fill is what a
     // software renderer pays for).
-    let (elapsed, remaining) = rect.split_left_right_at_x(x(state.now()).clamp(rect.left(), rect.right()));
+    let (elapsed, remaining) = rect.split_left_right_at_x(x(now).clamp(rect.left(), rect.right()));
     painter.rect_filled(elapsed, egui::CornerRadius { nw: 3, sw: 3, ne: 0, se: 0 }, Color32::from_gray(48));
     painter.rect_filled(remaining, egui::CornerRadius { nw: 0, sw: 0, ne: 3, se: 3 }, Color32::from_gray(30));
-    // (time, severity, source): severity orders colours within a tick.
+    let ticks = egui::Rect::from_min_max(rect.min + egui::vec2(0.0, 8.0), rect.max - egui::vec2(0.0, 7.0));
     let timeline = state.sim.timeline();
     let log = state.sim.log();
+    queue_full_bands(ui, &painter, rect, &x, log, now);
+    // (time, severity, what): severity orders colours within a tick.
     let mut marks: Vec<(f64, u8, Mark)> = Vec::with_capacity(timeline.len() + log.len());
     for (i, e) in timeline.iter().enumerate() {
         let severity = match e.origin {
@@ -378,32 +413,27 @@ pub fn timeline_ui(ui: &mut Ui, state: &GuiState, out: &mut Vec<Command>) {
         marks.push((crate::engine::time::nanos_to_secs(e.at), severity, Mark::Change(i)));
     }
     for (i, e) in log.iter().enumerate() {
-        if e.what.starts_with("set ") {
-            continue; // already drawn from the timeline
-        }
-        let severity = if e.what.contains("-> open") || e.what == "crashed" {
-            4
-        } else if e.what.contains("queue full") {
-            1
-        } else {
-            0
+        let severity = match e.event {
+            // Changes are drawn from the timeline, queue-full episodes as bands.
+            LogEvent::Changed { .. } | LogEvent::QueueFull | LogEvent::QueueRoom => continue,
+            ref other if other.severity() >= 2 => 4,
+            _ => 1,
         };
         marks.push((crate::engine::time::nanos_to_secs(e.at), severity, Mark::Event(i)));
     }
     marks.sort_by(|a, b| a.0.total_cmp(&b.0));
     let colour = |m: &Mark, severity: u8| match (m, severity) {
         (Mark::Change(i), _) => match timeline[*i].origin {
-            EntryOrigin::Scenario => Color32::from_rgb(90, 160, 255),
-            EntryOrigin::User => Color32::from_rgb(255, 170, 60),
-            EntryOrigin::Revert => Color32::from_rgb(150, 150, 150),
+            EntryOrigin::Scenario => palette::SCRIPTED,
+            EntryOrigin::User => palette::USER,
+            EntryOrigin::Revert => Color32::from_gray(150),
         },
-        (Mark::Event(_), 4) => Color32::from_rgb(230, 70, 70),
-        (Mark::Event(_), 1) => Color32::from_rgb(220, 200, 60),
-        (Mark::Event(_), _) => Color32::from_rgb(110, 200, 120),
+        (Mark::Event(_), 4) => palette::BAD,
+        (Mark::Event(_), _) => palette::OK,
     };
     let describe = |t: f64, m: &Mark| match m {
         Mark::Change(i) => format!("t = {t:.2} s  {} = {}", timeline[*i].path, timeline[*i].value),
-        Mark::Event(i) => format!("t = {t:.2} s  {}: {}", log[*i].subject, log[*i].what),
+        Mark::Event(i) => format!("t = {t:.2} s  {}: {}", log[*i].subject, log[*i].event),
     };
     let mut rest = &marks[..];
     while let Some(&(t0, _, _)) = rest.first() {
@@ -413,10 +443,7 @@ pub fn timeline_ui(ui: &mut Ui, state: &GuiState, out: &mut Vec<Command>) {
         rest = tail;
         let worst = tick.iter().max_by_key(|(_, severity, _)| *severity).expect("a tick holds at least one mark");
         let left = rect.left() + bin * BIN;
-        let r = egui::Rect::from_min_max(
-            egui::pos2(left, rect.top() + 3.0),
-            egui::pos2(left + BIN - 1.0, rect.bottom() - 3.0),
-        );
+        let r = egui::Rect::from_min_max(egui::pos2(left, ticks.top()), egui::pos2(left + BIN - 1.0, ticks.bottom()));
         painter.rect_filled(r, 0.0, colour(&worst.2, worst.1));
         let resp =
             ui.interact(r.expand2(egui::vec2(0.5, 3.0)), ui.id().with(("tick", bin as i64)), egui::Sense::click());
@@ -432,12 +459,108 @@ pub fn timeline_ui(ui: &mut Ui, state: &GuiState, out: &mut Vec<Command>) {
             }
         });
     }
+    // Bookmarks: a flag on the top edge.
+    for (i, b) in state.bookmarks.iter().enumerate() {
+        let bx = x(b.t);
+        let flag =
+            vec![egui::pos2(bx, rect.top()), egui::pos2(bx + 7.0, rect.top() + 4.0), egui::pos2(bx, rect.top() + 8.0)];
+        painter.add(egui::Shape::convex_polygon(flag, palette::BOOKMARK, egui::Stroke::NONE));
+        painter.line_segment([egui::pos2(bx, rect.top()), egui::pos2(bx, rect.bottom())], (1.0, palette::BOOKMARK));
+        let hit = egui::Rect::from_min_max(egui::pos2(bx - 2.0, rect.top()), egui::pos2(bx + 8.0, rect.top() + 9.0));
+        let resp = ui.interact(hit, ui.id().with(("bookmark", i)), egui::Sense::click());
+        if resp.clicked() {
+            out.push(Command::Focus(b.t));
+        }
+        resp.on_hover_text(format!("t = {:.1} s  {}", b.t, b.note));
+    }
+}
+
+/// Queue-full episodes (from a node's first refusal for lack of room until it has room again)
+/// as one amber band along the bottom of the strip; hovering it names the nodes.
+fn queue_full_bands(
+    ui: &Ui,
+    painter: &egui::Painter,
+    rect: egui::Rect,
+    x: &dyn Fn(f64) -> f32,
+    log: &[crate::engine::kernel::LogEntry],
+    now: f64,
+) {
+    let episodes = queue_full_episodes(log, now);
+    let lane = egui::Rect::from_min_max(egui::pos2(rect.left(), rect.bottom() - 6.0), rect.right_bottom());
+    let mut hovered: Vec<String> = Vec::new();
+    let pointer = ui.ctx().pointer_hover_pos();
+    for (subject, from, to) in &episodes {
+        let band = egui::Rect::from_x_y_ranges(x(*from)..=x(*to).max(x(*from) + 1.0), lane.y_range());
+        painter.rect_filled(band, 0.0, palette::WARN.gamma_multiply(0.8));
+        if pointer.is_some_and(|p| band.expand2(egui::vec2(1.0, 2.0)).contains(p)) && !hovered.contains(subject) {
+            hovered.push(subject.clone());
+        }
+    }
+    if !hovered.is_empty() {
+        egui::Tooltip::always_open(ui.ctx().clone(), ui.layer_id(), ui.id().with("queue-full"), lane)
+            .show(|ui| ui.label(format!("queue full: {}", hovered.join(", "))));
+    }
+}
+
+/// (node, from, to) for every queue-full episode in the log, seconds; an episode still going on
+/// ends at `now`.
+pub fn queue_full_episodes(log: &[crate::engine::kernel::LogEntry], now: f64) -> Vec<(String, f64, f64)> {
+    let mut open: Vec<(String, f64)> = Vec::new();
+    let mut done = Vec::new();
+    for e in log {
+        let t = crate::engine::time::nanos_to_secs(e.at);
+        match e.event {
+            LogEvent::QueueFull if !open.iter().any(|(s, _)| *s == e.subject) => open.push((e.subject.clone(), t)),
+            LogEvent::QueueRoom => {
+                if let Some(i) = open.iter().position(|(s, _)| *s == e.subject) {
+                    let (s, from) = open.swap_remove(i);
+                    done.push((s, from, t));
+                }
+            }
+            _ => {}
+        }
+    }
+    done.extend(open.into_iter().map(|(s, from)| (s, from, now)));
+    done
 }
 
 /// What a timeline tick refers to: a parameter change or an engine log entry (by index).
 enum Mark {
     Change(usize),
     Event(usize),
+}
+
+/// The session so far: the changes made from the app (the last one in force can be undone)
+/// and the facilitator's bookmarks.
+pub fn session_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Your changes").strong());
+        let now = state.now();
+        let undoable = super::changes::last_undoable(&state.changes, now).is_some();
+        if ui.add_enabled(undoable, egui::Button::new("Undo last")).on_hover_text("Ctrl+Z").clicked() {
+            out.push(Command::UndoLast);
+        }
+    });
+    if state.changes.is_empty() {
+        ui.label(RichText::new("none yet: edit a parameter or inject a fault").weak());
+    }
+    for c in state.changes.iter().rev().take(8) {
+        let text = RichText::new(c.describe());
+        ui.label(if c.in_force(state.now()) { text } else { text.weak() });
+    }
+    ui.add_space(4.0);
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Bookmarks").strong());
+        ui.add(egui::TextEdit::singleline(&mut state.bookmark_text).desired_width(140.0).hint_text("note"));
+        if ui.button("Bookmark").on_hover_text("mark this moment on the timeline (M)").clicked() {
+            out.push(Command::Bookmark(state.bookmark_text.clone()));
+        }
+    });
+    for b in &state.bookmarks {
+        if ui.link(format!("t = {:.1} s  {}", b.t, b.note)).clicked() {
+            out.push(Command::Focus(b.t));
+        }
+    }
 }
 
 /// A speed factor with sensible digits: ×0.25, ×3.2, ×48, ×1250.

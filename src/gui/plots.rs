@@ -1,53 +1,198 @@
-//! The plot dock: one metric over a shared time axis, one line per node, following the clock
-//! (rolling window) or parked where the user pointed (pause-to-scroll).
+//! The plot dock: small multiples (throughput, latency, queue, refusals, … side by side) over
+//! one time axis that follows the clock or stays parked where the user pointed.
+//!
+//! Every frame each plot's x range is set from the app state — `[t − window, t]` while following,
+//! the window ending at the parked instant while parked — rather than left to the plot widget's
+//! memory, which kept the first window's bounds for ever. Dragging a plot scrolls the parked
+//! view and the wheel changes the window, both through the state. A node has one colour for the
+//! whole session ([`palette::NodePalette`]); the legend is a row above the plots, so it never covers
+//! data. When comparing nodes, the plots show those in trouble now (queue fill, refusal or error
+//! share, a breaker not closed), not the busiest. A pinned baseline is drawn as a faint dashed
+//! ghost of each line.
 
 use bevy_egui::egui;
-use bevy_egui::egui::Ui;
-use egui_plot::{Legend, Line, Plot, PlotPoints, Polygon};
+use bevy_egui::egui::{Color32, Ui};
+use egui_plot::{Corner, Legend, Line, LineStyle, Plot, PlotPoints, Polygon};
 
-use super::state::{GuiState, METRICS};
+use super::palette;
+use super::state::GuiState;
 use crate::metrics::series::Point;
 
 type Getter = fn(&Point) -> f64;
 
-/// Most lines drawn at once when comparing nodes: more is unreadable, and every line costs
-/// tessellation and fill each frame.
-const MAX_LINES: usize = 8;
+/// One quantity over time: its legend label, how to read it from a sample, and the colour it
+/// is drawn in when one node is plotted alone.
+pub struct Measure {
+    pub label: &'static str,
+    pub get: Getter,
+    pub colour: Color32,
+}
+
+/// One plot of the dock.
+pub struct PlotSpec {
+    pub title: &'static str,
+    /// The y axis's unit, named once.
+    pub unit: &'static str,
+    /// The line drawn for each node when comparing nodes.
+    pub compare: Measure,
+    /// The lines drawn when one node is selected.
+    pub detail: &'static [Measure],
+}
 
 fn per_second(x: u64, p: &Point) -> f64 {
     if p.span > 0.0 { x as f64 / p.span } else { 0.0 }
 }
 
-/// Lines for metric `m`: (suffix, getter).
-fn lines(m: usize) -> Vec<(&'static str, Getter)> {
-    match m {
-        0 => vec![("ok/s", Point::goodput)],
-        1 => vec![("p50", |p| p.latency_p50), ("p95", |p| p.latency_p95), ("p99", |p| p.latency_p99)],
-        2 => vec![("queue", |p| p.queue_len)],
-        3 => vec![
-            ("rejects/s", |p| per_second(p.rejected, p)),
-            ("drops/s", |p| per_second(p.dropped, p)),
-            ("timeouts/s", |p| per_second(p.timed_out, p)),
-            ("retries/s", |p| per_second(p.retries, p)),
-        ],
-        4 => vec![("utilization", |p| p.utilization)],
-        5 => vec![("breaker", |p| p.breaker)],
-        _ => vec![("arrivals/s", |p| per_second(p.arrivals, p))],
-    }
+fn refusals(p: &Point) -> u64 {
+    p.rejected + p.dropped + p.timed_out + p.errors
 }
 
+const GREY: Color32 = Color32::from_gray(170);
+const BLUE: Color32 = Color32::from_rgb(78, 154, 230);
+const VIOLET: Color32 = Color32::from_rgb(188, 128, 236);
+
+/// The plots on offer, in the order they appear; the breaker lanes are [`BREAKERS`].
+pub const PLOTS: [PlotSpec; 6] = [
+    PlotSpec {
+        title: "throughput",
+        unit: "requests/s",
+        compare: Measure { label: "ok/s", get: Point::goodput, colour: palette::OK },
+        detail: &[
+            Measure { label: "ok/s", get: Point::goodput, colour: palette::OK },
+            Measure { label: "arrivals/s", get: |p| per_second(p.arrivals, p), colour: BLUE },
+            Measure { label: "refused/s", get: |p| per_second(refusals(p), p), colour: palette::BAD },
+        ],
+    },
+    PlotSpec {
+        title: "latency",
+        unit: "s",
+        compare: Measure { label: "p99", get: |p| p.latency_p99, colour: palette::BAD },
+        detail: &[
+            Measure { label: "p50", get: |p| p.latency_p50, colour: palette::OK },
+            Measure { label: "p95", get: |p| p.latency_p95, colour: palette::WARN },
+            Measure { label: "p99", get: |p| p.latency_p99, colour: palette::BAD },
+        ],
+    },
+    PlotSpec {
+        title: "queue",
+        unit: "requests",
+        compare: Measure { label: "queue", get: |p| p.queue_len, colour: BLUE },
+        detail: &[
+            Measure { label: "mean", get: |p| p.queue_len, colour: BLUE },
+            Measure { label: "max", get: |p| p.queue_len_max, colour: GREY },
+            Measure { label: "inside", get: |p| p.in_system, colour: VIOLET },
+        ],
+    },
+    PlotSpec {
+        title: "refusals",
+        unit: "requests/s",
+        compare: Measure { label: "refused/s", get: |p| per_second(refusals(p), p), colour: palette::BAD },
+        detail: &[
+            Measure { label: "rejected", get: |p| per_second(p.rejected, p), colour: palette::BAD },
+            Measure { label: "dropped", get: |p| per_second(p.dropped, p), colour: VIOLET },
+            Measure { label: "timed out", get: |p| per_second(p.timed_out, p), colour: palette::WARN },
+            Measure { label: "errors", get: |p| per_second(p.errors, p), colour: Color32::from_rgb(240, 110, 170) },
+            Measure { label: "retries", get: |p| per_second(p.retries, p), colour: BLUE },
+        ],
+    },
+    PlotSpec {
+        title: "utilization",
+        unit: "%",
+        compare: Measure { label: "busy", get: |p| p.utilization * 100.0, colour: BLUE },
+        detail: &[Measure { label: "busy", get: |p| p.utilization * 100.0, colour: BLUE }],
+    },
+    PlotSpec {
+        title: "breakers",
+        unit: "",
+        compare: Measure { label: "breaker", get: |p| p.breaker, colour: palette::BAD },
+        detail: &[],
+    },
+];
+
+/// Index of the breaker lanes in [`PLOTS`]: bands per node rather than lines.
+pub const BREAKERS: usize = 5;
+
+/// The plots shown when the app starts.
+pub const DEFAULT_PLOTS: [usize; 4] = [0, 1, 2, 3];
+
+/// Nodes compared at once: more lines than this per plot are unreadable.
+const MAX_NODES: usize = 5;
+
+/// The x range the plots show now, sim seconds: the window ending at the parked instant, or
+/// at the clock while following (the first window starts at 0 until the clock passes it).
+pub fn x_range(state: &GuiState) -> (f64, f64) {
+    let end = state.plot_focus.unwrap_or_else(|| state.now().max(state.plot_window.min(state.sim.duration())));
+    (end - state.plot_window, end)
+}
+
+/// How much trouble a node is in over the samples: the largest of its queue fill, its share of
+/// refused or failed requests, and its breakers' state; 0 for a healthy node.
+pub fn trouble(points: &[Point], capacity: Option<u32>) -> f64 {
+    let (mut arrivals, mut refused, mut queue, mut span, mut breaker) = (0u64, 0u64, 0.0, 0.0, 0.0f64);
+    for p in points {
+        arrivals += p.arrivals;
+        refused += refusals(p);
+        queue += p.queue_len * p.span;
+        span += p.span;
+        breaker = breaker.max(p.breaker);
+    }
+    let refused_share = if arrivals > 0 { refused as f64 / arrivals as f64 } else { 0.0 };
+    let mean_queue = if span > 0.0 { queue / span } else { 0.0 };
+    // An unbounded queue is in trouble in proportion to its length (100 waiting: fully).
+    let fill = match capacity {
+        Some(c) if c > 0 => mean_queue / f64::from(c),
+        _ => mean_queue / 100.0,
+    };
+    fill.min(1.0).max(refused_share).max(breaker / 2.0)
+}
+
+/// The nodes the plots compare: the selected one alone, or those in most trouble over the
+/// window (ties, such as a healthy system, broken by throughput, then name).
+pub fn nodes_to_plot(state: &GuiState, range: (f64, f64)) -> Vec<String> {
+    let names = state.sim.node_names();
+    if let Some(sel) = state.selected.as_ref().filter(|s| names.contains(s)) {
+        return vec![sel.clone()];
+    }
+    let mut ranked: Vec<(f64, f64, String)> = names
+        .into_iter()
+        .map(|n| {
+            let pts = window(state.sim.series(&n), range);
+            let capacity = state.sim.node(&n).and_then(|v| v.capacity);
+            let ok: u64 = pts.iter().map(|p| p.completed).sum();
+            (trouble(pts, capacity), ok as f64, n)
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)).then_with(|| a.2.cmp(&b.2)));
+    ranked.into_iter().take(MAX_NODES).map(|(_, _, n)| n).collect()
+}
+
+/// The samples of `points` inside `range` (series are sorted by time).
+fn window(points: &[Point], (start, end): (f64, f64)) -> &[Point] {
+    let from = points.partition_point(|p| p.t < start);
+    let to = points.partition_point(|p| p.t <= end + 1e-9);
+    &points[from..to.max(from)]
+}
+
+/// The dock below the timeline: plot choice, window, follow/parked, legend, and the plots.
 pub fn plots_ui(ui: &mut Ui, state: &mut GuiState) {
     ui.horizontal(|ui| {
-        egui::ComboBox::from_id_salt("metric").selected_text(METRICS[state.plot_metric].0).show_ui(ui, |ui| {
-            for (i, (name, _)) in METRICS.iter().enumerate() {
-                ui.selectable_value(&mut state.plot_metric, i, *name);
+        for (i, spec) in PLOTS.iter().enumerate() {
+            let mut on = state.plots_shown.contains(&i);
+            if ui.toggle_value(&mut on, spec.title).changed() {
+                if on {
+                    state.plots_shown.push(i);
+                    state.plots_shown.sort_unstable();
+                } else if state.plots_shown.len() > 1 {
+                    state.plots_shown.retain(|&p| p != i);
+                }
             }
-        });
+        }
+        ui.separator();
         ui.label("window");
         ui.add(egui::DragValue::new(&mut state.plot_window).range(1.0..=1e7).speed(1.0).suffix(" s"));
         match state.plot_focus {
             Some(t) => {
-                ui.label(format!("viewing t = {t:.1} s (paused)"));
+                ui.label(format!("parked at t = {t:.1} s"));
                 if ui.button("Follow clock").clicked() {
                     state.plot_focus = None;
                 }
@@ -57,119 +202,203 @@ pub fn plots_ui(ui: &mut Ui, state: &mut GuiState) {
             }
         }
     });
-    let (name, unit) = METRICS[state.plot_metric];
-    let end = state.plot_focus.unwrap_or_else(|| state.now()).max(state.plot_window.min(state.sim.duration()));
-    let start = end - state.plot_window;
-    let mut plot = Plot::new("series")
-        // The dock's backdrop shows through: a filled plot area was a sixth of each frame's
-        // fill on software renderers, and the grid alone frames the data.
-        .show_background(false)
-        .legend(Legend::default())
-        .x_axis_label("sim time (s)")
-        .y_axis_label(format!("{name} [{unit}]"))
-        .include_y(0.0)
-        .allow_scroll(state.plot_focus.is_some())
-        .allow_drag(state.plot_focus.is_some());
-    if !state.playing || state.plot_focus.is_none() {
-        plot = plot.include_x(start).include_x(end);
-    }
-    if state.plot_focus.is_none() {
-        plot = plot.auto_bounds(egui::Vec2b::new(false, true));
-        plot = plot.default_x_bounds(start, end);
-    }
-    let getters = lines(state.plot_metric);
-    let window = |n: &str| -> Vec<Point> {
-        state.sim.series(n).iter().filter(|q| q.t >= start && q.t <= end + 1e-9).copied().collect()
-    };
-    // One node when one is selected; otherwise the nodes with the highest peaks in the window,
-    // as many as keep the plot readable (a line per node and sub-metric).
-    let mut names = state.sim.node_names();
-    if state.plot_metric == BREAKER_METRIC {
-        // Lanes only for nodes that call through a breaker now or had one open in the window.
-        names.retain(|n| {
-            let enabled = state.sim.node(n).is_some_and(|v| v.edges.iter().any(|e| e.breaker.is_some()));
-            enabled || window(n).iter().any(|q| q.breaker > 0.0)
-        });
-        if names.is_empty() {
-            ui.label("No node calls through a circuit breaker: enable one on an edge in the inspector.");
-            return;
-        }
-    }
-    let shown: Vec<(String, Vec<Point>)> = match &state.selected {
-        Some(sel) if names.contains(sel) => vec![(sel.clone(), window(sel))],
-        _ => {
-            let mut ranked: Vec<(f64, String, Vec<Point>)> = names
-                .iter()
-                .map(|n| {
-                    let pts = window(n);
-                    let peak = pts.iter().flat_map(|q| getters.iter().map(move |(_, get)| get(q))).fold(0.0, f64::max);
-                    (peak, n.clone(), pts)
-                })
-                .collect();
-            // Highest peak first; names break ties so the choice never flickers.
-            ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-            let keep = (MAX_LINES / getters.len()).max(1);
-            if ranked.len() > keep {
-                ui.label(format!(
-                    "comparing the {keep} of {} nodes with the highest peak here; click a node to plot it alone",
-                    ranked.len()
-                ));
-            }
-            ranked.into_iter().take(keep).map(|(_, n, pts)| (n, pts)).collect()
-        }
-    };
-    if state.plot_metric == BREAKER_METRIC {
-        breaker_bands(plot, &shown).show(ui, |p| {
-            // The first (highest-ranked) node takes the top lane.
-            for (rank, (_, pts)) in shown.iter().enumerate() {
-                let lane = shown.len() - 1 - rank;
-                for (from, to, level) in breaker_spans(pts) {
-                    let (name, colour) = match level {
-                        2 => ("open", egui::Color32::from_rgba_unmultiplied(220, 60, 60, 170)),
-                        _ => ("half-open", egui::Color32::from_rgba_unmultiplied(230, 180, 40, 170)),
-                    };
-                    let (y0, y1) = (lane as f64 + 0.15, lane as f64 + 0.85);
-                    let corners = vec![[from, y0], [to, y0], [to, y1], [from, y1]];
-                    p.polygon(
-                        Polygon::new(name, PlotPoints::new(corners)).fill_color(colour).stroke(egui::Stroke::NONE),
-                    );
+    let range = x_range(state);
+    let nodes = nodes_to_plot(state, range);
+    legend_row(ui, state, &nodes);
+    let shown = state.plots_shown.clone();
+    let width = ui.available_width();
+    let height = ui.available_height().max(60.0);
+    let gap = ui.spacing().item_spacing.x;
+    let each = ((width - gap * (shown.len() as f32 - 1.0)) / shown.len().max(1) as f32).max(80.0);
+    let mut drawn = None;
+    let mut pan = 0.0;
+    let mut zoom = 1.0;
+    ui.horizontal(|ui| {
+        for &i in &shown {
+            ui.allocate_ui(egui::vec2(each, height), |ui| {
+                let response = plot_one(ui, state, &PLOTS[i], i, &nodes, range, each, height);
+                drawn.get_or_insert(response.transform.bounds().range_x());
+                let r = &response.response;
+                if r.dragged() {
+                    pan -= f64::from(r.drag_delta().x) * (range.1 - range.0) / f64::from(each.max(1.0));
                 }
-            }
-        });
-        return;
+                if r.hovered() {
+                    let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+                    zoom *= (-f64::from(scroll) * 0.002).exp();
+                }
+            });
+        }
+    });
+    if let Some(r) = drawn {
+        state.plot_x_drawn = Some((*r.start(), *r.end()));
     }
-    plot.show(ui, |p| {
-        for (n, pts) in &shown {
-            for (suffix, get) in &getters {
-                let line: Vec<[f64; 2]> = pts.iter().map(|q| [q.t, get(q)]).collect();
-                p.line(Line::new(format!("{n} {suffix}"), PlotPoints::new(line)));
-            }
+    if pan != 0.0 {
+        // Dragging parks the view and scrolls it, never past the clock or before 0.
+        let now = state.now();
+        let end = state.plot_focus.unwrap_or(range.1) + pan;
+        state.plot_focus = Some(end.clamp(state.plot_window.min(now), now.max(state.plot_window.min(now))));
+        state.playing = false;
+    }
+    if zoom != 1.0 {
+        state.plot_window = (state.plot_window * zoom).clamp(1.0, 1e7);
+    }
+}
+
+/// Coloured node names above the plots (and the baseline's ghost style), so no legend is ever
+/// drawn over data.
+fn legend_row(ui: &mut Ui, state: &GuiState, nodes: &[String]) {
+    ui.horizontal(|ui| {
+        let compare = nodes.len() > 1 || state.selected.is_none();
+        if compare && state.sim.node_names().len() > nodes.len() {
+            ui.label(egui::RichText::new("nodes in most trouble:").weak());
+        }
+        for n in nodes {
+            swatch(ui, state.colours.colour(n), false);
+            ui.label(n.as_str());
+        }
+        if state.baseline.is_some() {
+            ui.add_space(8.0);
+            swatch(ui, Color32::from_gray(150), true);
+            ui.label(egui::RichText::new("baseline (same seed)").weak());
+        }
+        if !compare {
+            ui.label(egui::RichText::new("· click the background to compare nodes").weak());
         }
     });
 }
 
-/// Index of the breaker-state metric in [`METRICS`], drawn as bands rather than a line.
-const BREAKER_METRIC: usize = 5;
+/// A short line in a legend: solid for the live run, dashed for the baseline.
+fn swatch(ui: &mut Ui, colour: Color32, dashed: bool) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(18.0, 10.0), egui::Sense::hover());
+    let y = rect.center().y;
+    let stroke = egui::Stroke::new(2.5, colour);
+    if dashed {
+        for k in 0..3 {
+            let x = rect.left() + k as f32 * 7.0;
+            ui.painter().line_segment([egui::pos2(x, y), egui::pos2(x + 4.0, y)], stroke);
+        }
+    } else {
+        ui.painter().line_segment([egui::pos2(rect.left(), y), egui::pos2(rect.right(), y)], stroke);
+    }
+}
 
-/// Configures `plot` as one lane per node (labelled with its name) for breaker bands.
-fn breaker_bands<'a>(plot: Plot<'a>, shown: &[(String, Vec<Point>)]) -> Plot<'a> {
+/// Draws one plot of the dock and returns its response.
+#[allow(clippy::too_many_arguments)]
+fn plot_one(
+    ui: &mut Ui,
+    state: &GuiState,
+    spec: &PlotSpec,
+    index: usize,
+    nodes: &[String],
+    range: (f64, f64),
+    width: f32,
+    height: f32,
+) -> egui_plot::PlotResponse<()> {
+    let label = if spec.unit.is_empty() { spec.title.to_string() } else { format!("{} ({})", spec.title, spec.unit) };
+    let plot = Plot::new(("dock", index))
+        .width(width)
+        .height(height)
+        // The dock's backdrop shows through: a filled plot area was a sixth of each frame's
+        // fill on software renderers, and the grid alone frames the data.
+        .show_background(false)
+        .y_axis_label(label)
+        .y_axis_min_width(28.0)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .allow_boxed_zoom(false)
+        .allow_double_click_reset(false)
+        .show_x(true)
+        .show_y(true);
+    if index == BREAKERS {
+        return breaker_lanes(ui, plot, state, nodes, range);
+    }
+    let single = nodes.len() == 1 && state.selected.is_some();
+    let plot = if single { plot.legend(Legend::default().position(Corner::LeftTop)) } else { plot };
+    let measures: Vec<&Measure> = if single { spec.detail.iter().collect() } else { vec![&spec.compare] };
+    let baseline = state.baseline.as_ref();
+    plot.show(ui, |p| {
+        p.set_plot_bounds_x(range.0..=range.1);
+        p.set_auto_bounds([false, true]);
+        for n in nodes {
+            let live = window(state.sim.series(n), range);
+            let ghost = baseline.map(|b| window(b.sim.series(n), range));
+            for m in &measures {
+                let (colour, style) = if single {
+                    (m.colour, LineStyle::Solid)
+                } else if state.colours.dashed(n) {
+                    (state.colours.colour(n), LineStyle::dashed_dense())
+                } else {
+                    (state.colours.colour(n), LineStyle::Solid)
+                };
+                let name = if single { m.label.to_string() } else { format!("{n} {}", m.label) };
+                if let Some(ghost) = ghost {
+                    let pts: Vec<[f64; 2]> = ghost.iter().map(|q| [q.t, (m.get)(q)]).collect();
+                    p.line(
+                        Line::new(format!("{name} (baseline)"), PlotPoints::new(pts))
+                            .color(colour.gamma_multiply(0.45))
+                            .style(LineStyle::dashed_loose())
+                            .width(1.5),
+                    );
+                }
+                let pts: Vec<[f64; 2]> = live.iter().map(|q| [q.t, (m.get)(q)]).collect();
+                p.line(Line::new(name, PlotPoints::new(pts)).color(colour).style(style).width(2.0));
+            }
+        }
+        // Keep 0 on the axis and give an empty plot a sensible height.
+        p.line(Line::new("", PlotPoints::new(vec![[range.0, 0.0]])).color(Color32::TRANSPARENT));
+    })
+}
+
+/// One lane per node, banded red where its breakers were open and amber where half-open.
+fn breaker_lanes(
+    ui: &mut Ui,
+    plot: Plot<'_>,
+    state: &GuiState,
+    nodes: &[String],
+    range: (f64, f64),
+) -> egui_plot::PlotResponse<()> {
+    // Lanes only for nodes that call through a breaker now or had one open in the window.
+    let lanes: Vec<String> = nodes
+        .iter()
+        .filter(|n| {
+            let enabled = state.sim.node(n).is_some_and(|v| v.edges.iter().any(|e| e.breaker.is_some()));
+            enabled || window(state.sim.series(n), range).iter().any(|q| q.breaker > 0.0)
+        })
+        .cloned()
+        .collect();
     // Lane 0 is at the bottom, so the names read top-down in rank order.
-    let names: Vec<String> = shown.iter().rev().map(|(n, _)| n.clone()).collect();
-    let lanes = names.len();
-    plot.legend(Legend::default())
-        .y_axis_label("breaker state")
-        .include_y(0.0)
-        .include_y(lanes as f64)
-        .auto_bounds(egui::Vec2b::new(false, false))
-        .default_y_bounds(0.0, lanes as f64)
-        .allow_zoom(egui::Vec2b::new(true, false))
+    let names: Vec<String> = lanes.iter().rev().cloned().collect();
+    let count = names.len().max(1);
+    let plot = plot
         .y_grid_spacer(move |_| {
-            (0..lanes).map(|i| egui_plot::GridMark { value: i as f64 + 0.5, step_size: 1.0 }).collect()
+            (0..count).map(|i| egui_plot::GridMark { value: i as f64 + 0.5, step_size: 1.0 }).collect()
         })
         .y_axis_formatter(move |mark, _| {
             let lane = (mark.value - 0.5).round();
             if lane >= 0.0 && (lane as usize) < names.len() { names[lane as usize].clone() } else { String::new() }
-        })
+        });
+    plot.show(ui, |p| {
+        p.set_plot_bounds_x(range.0..=range.1);
+        p.set_plot_bounds_y(0.0..=count as f64);
+        p.set_auto_bounds([false, false]);
+        for (rank, n) in lanes.iter().enumerate() {
+            let lane = lanes.len() - 1 - rank;
+            for (from, to, level) in breaker_spans(window(state.sim.series(n), range)) {
+                let (name, colour) = match level {
+                    2 => ("open", palette::BAD),
+                    _ => ("half-open", palette::WARN),
+                };
+                let (y0, y1) = (lane as f64 + 0.15, lane as f64 + 0.85);
+                let corners = vec![[from, y0], [to, y0], [to, y1], [from, y1]];
+                p.polygon(
+                    Polygon::new(name, PlotPoints::new(corners))
+                        .fill_color(colour.gamma_multiply(0.75))
+                        .stroke(egui::Stroke::NONE),
+                );
+            }
+        }
+    })
 }
 
 /// The (from, to, state) intervals where a node's breakers were half-open (1) or open (2):
@@ -214,5 +443,16 @@ mod tests {
     #[test]
     fn a_closed_breaker_has_no_span() {
         assert!(breaker_spans(&[point(1.0, 0.0), point(2.0, 0.0)]).is_empty());
+    }
+
+    #[test]
+    fn trouble_ranks_a_full_queue_and_refusals_above_a_busy_healthy_node() {
+        let busy = Point { t: 1.0, span: 1.0, arrivals: 900, completed: 900, utilization: 1.0, ..Point::default() };
+        let full = Point { t: 1.0, span: 1.0, arrivals: 50, completed: 30, queue_len: 45.0, ..Point::default() };
+        let refusing = Point { t: 1.0, span: 1.0, arrivals: 100, completed: 60, rejected: 40, ..Point::default() };
+        assert_eq!(trouble(&[busy], Some(50)), 0.0);
+        assert!((trouble(&[full], Some(50)) - 0.9).abs() < 1e-12);
+        assert!((trouble(&[refusing], None) - 0.4).abs() < 1e-12);
+        assert_eq!(trouble(&[point(1.0, 2.0)], Some(10)), 1.0, "an open breaker");
     }
 }

@@ -8,7 +8,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::baseline::Baseline;
+use super::changes::{self, Bookmark, ChangeRecord};
 use super::files::{FileBrowser, Purpose};
+use super::palette::NodePalette;
 use crate::engine::Sim;
 use crate::engine::time::{nanos_to_secs, secs_to_nanos};
 use crate::scenario::session::Session;
@@ -57,6 +60,18 @@ pub enum Command {
     /// Move the plots' view to this sim time (and pause).
     Focus(f64),
     Screenshot(PathBuf),
+    /// Let the clock run this many sim seconds past where it stops now.
+    Extend(f64),
+    /// Pin the run as it is now as the A/B baseline, or unpin it.
+    TogglePin,
+    /// Large type and high contrast for a room.
+    TogglePresenter,
+    /// Revert the most recent change that is still in force.
+    UndoLast,
+    /// Drop a bookmark with this note at the current sim time.
+    Bookmark(String),
+    /// Fit the whole topology in the canvas.
+    Fit,
 }
 
 /// A scenario found in `scenarios/`, for the picker.
@@ -91,6 +106,24 @@ pub struct GuiState {
     pub plot_focus: Option<f64>,
     /// Plot window length, sim seconds.
     pub plot_window: f64,
+    /// The plots the dock shows, indices into [`super::plots::PLOTS`], left to right.
+    pub plots_shown: Vec<usize>,
+    /// The x range the plots drew in the last frame (sim seconds): what a user saw.
+    pub plot_x_drawn: Option<(f64, f64)>,
+    /// One colour per node for the whole session.
+    pub colours: NodePalette,
+    /// The pinned A/B baseline, advanced with the live run.
+    pub baseline: Option<Baseline>,
+    /// Presenter mode: large type, high contrast.
+    pub presenter: bool,
+    /// Changes made from the app this session, oldest first.
+    pub changes: Vec<ChangeRecord>,
+    /// The facilitator's bookmarks, by time.
+    pub bookmarks: Vec<Bookmark>,
+    /// The bookmark note being typed.
+    pub bookmark_text: String,
+    /// Sim time at which playing stops: the scenario's duration unless the user extends it.
+    pub run_limit: f64,
     /// Screenshot requests for the window layer to fulfil.
     pub screenshot_requests: Vec<PathBuf>,
     /// The file browser, while it is open.
@@ -105,7 +138,6 @@ pub struct GuiState {
     pub run_until_text: String,
     pub fault_factor: f64,
     pub fault_seconds: f64,
-    pub plot_metric: usize,
     /// Pause when the clock reaches the scenario's duration.
     pub stop_at_end: bool,
     /// Sim seconds per wall second actually achieved (smoothed over recent frames): below
@@ -113,21 +145,12 @@ pub struct GuiState {
     pub achieved_speed: f64,
 }
 
-/// The plot metrics offered, with a label and a unit.
-pub const METRICS: [(&str, &str); 7] = [
-    ("throughput (ok/s)", "1/s"),
-    ("latency p50/p95/p99", "s"),
-    ("queue length", "requests"),
-    ("rejects / drops / timeouts / retries per s", "1/s"),
-    ("utilization", "fraction"),
-    ("breaker state (bands: open, half-open)", ""),
-    ("arrivals per s", "1/s"),
-];
-
 impl GuiState {
     /// A state around an already built run.
     pub fn new(sim: Sim, name: &str, text: &str) -> Self {
         let layout = auto_layout(&sim);
+        let colours = NodePalette::new(&sim.node_names());
+        let run_limit = sim.duration();
         Self {
             sim,
             scenario_name: name.to_string(),
@@ -143,6 +166,15 @@ impl GuiState {
             notice: String::new(),
             plot_focus: None,
             plot_window: 120.0,
+            plots_shown: super::plots::DEFAULT_PLOTS.to_vec(),
+            plot_x_drawn: None,
+            colours,
+            baseline: None,
+            presenter: false,
+            changes: Vec::new(),
+            bookmarks: Vec::new(),
+            bookmark_text: String::new(),
+            run_limit,
             screenshot_requests: Vec::new(),
             browser: None,
             confirmed_browser: None,
@@ -150,7 +182,6 @@ impl GuiState {
             run_until_text: String::new(),
             fault_factor: 3.0,
             fault_seconds: 20.0,
-            plot_metric: 0,
             stop_at_end: true,
             achieved_speed: 0.0,
         }
@@ -195,9 +226,9 @@ impl GuiState {
         } else {
             self.sim.now_nanos().saturating_add(secs_to_nanos(wall_dt * self.speed))
         };
-        let end = secs_to_nanos(self.sim.duration());
-        if self.stop_at_end && self.sim.now_nanos() < end {
-            target = target.min(end);
+        let end = secs_to_nanos(self.run_limit);
+        if self.stop_at_end {
+            target = target.min(end.max(self.sim.now_nanos()));
         }
         let mut handled = 0;
         // Chunks of events until the horizon or the budget: results depend only on sim time.
@@ -214,8 +245,8 @@ impl GuiState {
             let speed = nanos_to_secs(self.sim.now_nanos().saturating_sub(before)) / wall_dt;
             self.achieved_speed += 0.1 * (speed - self.achieved_speed);
         }
-        let at_end = self.stop_at_end && self.sim.now_nanos() >= end;
-        if at_end || (self.fastest && self.sim.next_event_time().is_none()) {
+        self.follow_baseline();
+        if self.finished() || (self.fastest && self.sim.next_event_time().is_none()) {
             self.playing = false;
         }
         handled
@@ -228,12 +259,14 @@ impl GuiState {
             Command::SaveSession(p) => Some(format!("saved the session to {}", p.display())),
             Command::ExportCsv(dir) => Some(format!("wrote the time series to {}", dir.display())),
             Command::ExportScenario(p) => Some(format!("exported the scenario to {}", p.display())),
-            Command::Screenshot(p) => Some(format!("screenshot will be saved to {}", p.display())),
             _ => None,
         };
         let reads_or_writes = written.is_some() || matches!(command, Command::Load(_) | Command::LoadSession(_));
         let confirmed = if reads_or_writes { self.confirmed_browser.take() } else { None };
         let result = match command {
+            Command::TogglePlay if !self.playing && self.finished() => {
+                Err(format!("the run finished at t = {:.0} s; press Extend to let it run on", self.run_limit))
+            }
             Command::TogglePlay => {
                 self.playing = !self.playing;
                 self.plot_focus = None;
@@ -266,15 +299,20 @@ impl GuiState {
                 .map(|sim| {
                     self.sim = sim;
                     self.plot_focus = None;
+                    self.baseline = None;
+                    self.changes.clear();
+                    self.run_limit = self.sim.duration();
                 })
                 .map_err(|e| e.to_string()),
             Command::RunUntil(t) => {
                 self.playing = false;
                 self.sim.run_until(t);
+                // Running on past the end on purpose extends the run.
+                self.run_limit = self.run_limit.max(self.now());
                 Ok(())
             }
-            Command::Set { path, value } => self.sim.set(&path, &value),
-            Command::SetFor { path, value, secs } => self.sim.set_for(&path, &value, secs),
+            Command::Set { path, value } => self.change(path, value, None),
+            Command::SetFor { path, value, secs } => self.change(path, value, Some(secs)),
             Command::Select(s) => {
                 self.selected = s;
                 self.selected_edge = None;
@@ -313,7 +351,32 @@ impl GuiState {
                 self.screenshot_requests.push(path);
                 Ok(())
             }
+            Command::Extend(secs) => {
+                self.run_limit = self.run_limit.max(self.now()) + secs.max(0.0);
+                Ok(())
+            }
+            Command::TogglePin => match self.baseline.take() {
+                Some(_) => Ok(()),
+                None => Baseline::pin(&self.scenario_name, &self.scenario_text, &self.sim).map(|b| {
+                    self.baseline = Some(b);
+                }),
+            },
+            Command::TogglePresenter => {
+                self.presenter = !self.presenter;
+                Ok(())
+            }
+            Command::UndoLast => self.undo_last(),
+            Command::Fit => Ok(()),
+            Command::Bookmark(note) => {
+                let t = self.now();
+                let note = if note.trim().is_empty() { format!("bookmark {}", self.bookmarks.len() + 1) } else { note };
+                let at = self.bookmarks.partition_point(|b| b.t <= t);
+                self.bookmarks.insert(at, Bookmark { t, note });
+                self.bookmark_text.clear();
+                Ok(())
+            }
         };
+        self.follow_baseline();
         match result {
             Ok(()) => {
                 self.status.clear();
@@ -332,16 +395,59 @@ impl GuiState {
         }
     }
 
+    /// True when the clock has reached where playing stops (the scenario's end unless extended).
+    pub fn finished(&self) -> bool {
+        self.stop_at_end && self.sim.now_nanos() >= secs_to_nanos(self.run_limit)
+    }
+
+    /// Applies a change from the app now (for `secs` if given) and lists it, with the value it
+    /// replaced, among the session's changes.
+    fn change(&mut self, path: String, value: String, secs: Option<f64>) -> Result<(), String> {
+        let previous = self.sim.get(&path).map(|v| v.to_string()).unwrap_or_default();
+        match secs {
+            Some(s) => self.sim.set_for(&path, &value, s)?,
+            None => self.sim.set(&path, &value)?,
+        }
+        let record = ChangeRecord { at: self.now(), path, value, previous, secs, undone_at: None };
+        changes::record(&mut self.changes, record);
+        Ok(())
+    }
+
+    /// Reverts the most recent change still in force by setting its field back, now: time
+    /// does not run backwards, so what happened meanwhile stays on the timeline.
+    fn undo_last(&mut self) -> Result<(), String> {
+        let now = self.now();
+        let Some(i) = changes::last_undoable(&self.changes, now) else {
+            return Err("no change of yours is in force to undo".into());
+        };
+        let (path, previous) = (self.changes[i].path.clone(), self.changes[i].previous.clone());
+        self.sim.set(&path, &previous)?;
+        self.changes[i].undone_at = Some(now);
+        Ok(())
+    }
+
+    /// Keeps the pinned baseline at the live run's clock.
+    fn follow_baseline(&mut self) {
+        if let Some(b) = &mut self.baseline {
+            b.follow(&self.sim);
+        }
+    }
+
     /// Swaps in a fresh run, keeping what belongs to the app rather than to the run: the
-    /// scenario catalog, an open file browser and the folder last browsed.
+    /// scenario catalog, an open file browser, the folder last browsed, the plots chosen,
+    /// presenter mode and the speed.
     fn replace_run(&mut self, fresh: GuiState) {
         let catalog = std::mem::take(&mut self.catalog);
         let browser = self.browser.take();
         let last_dir = self.last_dir.take();
+        let plots_shown = std::mem::take(&mut self.plots_shown);
+        let (presenter, speed, stop_at_end) = (self.presenter, self.speed, self.stop_at_end);
         *self = fresh;
         self.catalog = catalog;
         self.browser = browser;
         self.last_dir = last_dir;
+        self.plots_shown = plots_shown;
+        (self.presenter, self.speed, self.stop_at_end) = (presenter, speed, stop_at_end);
     }
 
     /// Where a new file browser starts: the folder last browsed to a confirm, else the loaded
@@ -356,9 +462,11 @@ impl GuiState {
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 
-    /// The scenario with the live parameter values and canvas layout, as RON.
+    /// The scenario as loaded with the run's seed, every scripted and user change on its
+    /// timeline at its sim time, and the canvas layout, as RON: `sluice run` on it replays the
+    /// session.
     pub fn tweaked_scenario(&mut self) -> String {
-        let mut scn = self.sim.current_scenario();
+        let mut scn = crate::scenario::export::with_history(&self.sim);
         scn.layout = self.layout.clone();
         crate::scenario::to_ron(&scn)
     }

@@ -13,7 +13,7 @@ use bevy::ecs::component::Component;
 use bevy::ecs::entity::Entity;
 
 use crate::engine::calendar::{Calendar, CallId, Event};
-use crate::engine::kernel::{Kernel, Net};
+use crate::engine::kernel::{Kernel, LogEvent, Net};
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, secs_to_nanos};
 use crate::metrics::stats::{Label, NodeStats, RejectReason};
@@ -199,6 +199,7 @@ fn leave(svc: &mut Service, stats: &mut NodeStats, k: &mut Kernel, call: CallId,
     }
     if svc.full && svc.has_room() {
         svc.full = false;
+        k.note(&svc.name, LogEvent::QueueRoom);
     }
     gauges(svc, stats, now, warmup);
     true
@@ -281,7 +282,7 @@ impl Net<'_, '_> {
         if admission == Admission::Blocked && !svc.full {
             svc.full = true;
             let name = svc.name.clone();
-            self.k.note(&name, "queue full");
+            self.k.note(&name, LogEvent::QueueFull);
         }
         match admission {
             Admission::Refused if !alive => {
@@ -496,6 +497,7 @@ impl Net<'_, '_> {
             }
             if svc.full && svc.has_room() {
                 svc.full = false;
+                self.k.note(&svc.name, LogEvent::QueueRoom);
             }
             gauges(&svc, &mut stats, now, warmup);
             return;
@@ -601,10 +603,10 @@ impl Net<'_, '_> {
         drop(svc);
         drop(stats);
         if alive && !up {
-            self.k.note(&name, "crashed");
+            self.k.note(&name, LogEvent::Crashed);
             self.crash(node);
         } else if !alive && up {
-            self.k.note(&name, "restarted");
+            self.k.note(&name, LogEvent::Restarted);
         }
         self.pull_next(node);
     }

@@ -7,6 +7,7 @@
 //! [`build`] spawns a validated scenario into a Bevy world.
 
 pub mod build;
+pub mod export;
 pub mod schema;
 pub mod session;
 pub mod spans;

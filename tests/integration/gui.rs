@@ -145,13 +145,15 @@ fn a_saved_session_replays_the_live_ui_session_exactly() {
 }
 
 #[test]
-fn exported_scenario_keeps_live_changes_and_layout() {
+fn exported_scenario_keeps_changes_at_start_and_layout() {
     let mut state = GuiState::open(&scenario("three-tier.ron"), None).unwrap();
     state.apply(Command::Set { path: "api.calls.db.timeout".into(), value: "0.25".into() });
     state.apply(Command::Set { path: "db.queue.capacity".into(), value: "unbounded".into() });
     state.layout.insert("db".into(), (500.0, 77.0));
     let text = state.tweaked_scenario();
     let mut again = sluice::Sim::from_text("tweaked.ron", &text, None).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    // The changes are on the export's timeline at the time they were made: here, 0.
+    again.run_until(0.0);
     assert_eq!(again.get("api.calls.db.timeout").unwrap(), Value::Real(0.25));
     assert_eq!(again.get("db.queue.capacity").unwrap(), Value::Unset);
     assert_eq!(again.scenario().layout.get("db"), Some(&(500.0, 77.0)));
@@ -291,6 +293,8 @@ fn a_file_that_fails_to_open_keeps_the_browser_open_with_the_error() {
     state.last_dir = Some(tmp.0.clone());
     let mut h = harness(state, controls_and_browser);
     h.run();
+    h.get_by_label("File").click();
+    h.run();
     h.get_by_label("Open…").click();
     h.run();
     h.get_by_label("broken.ron").click();
@@ -317,6 +321,8 @@ fn opening_a_scenario_through_the_file_browser() {
     let mut h = harness(state, controls_and_browser);
     h.run();
     assert!(h.query_by_label("Open a scenario").is_none(), "no browser before the button");
+    h.get_by_label("File").click();
+    h.run();
     h.get_by_label("Open…").click();
     h.run();
     assert!(h.query_by_label("Open a scenario").is_some(), "the browser's window");
@@ -359,6 +365,8 @@ fn saving_a_session_through_the_file_browser() {
     state.last_dir = Some(tmp.0.clone());
     let mut h = harness(state, controls_and_browser);
     h.run();
+    h.get_by_label("File").click();
+    h.run();
     h.get_by_label("Save session…").click();
     h.run();
     assert!(h.query_by_label("Save the session").is_some());
@@ -379,6 +387,8 @@ fn saving_a_session_through_the_file_browser() {
     assert!(!tmp.0.join("session.ron").exists());
 
     // Saving again under the same name asks first.
+    h.get_by_label("File").click();
+    h.run();
     h.get_by_label("Save session…").click();
     h.run();
     h.get_by_label("monday.ron").click();
@@ -398,6 +408,8 @@ fn saving_a_session_through_the_file_browser() {
     let mut other = GuiState::open(&scenario("three-tier.ron"), None).unwrap();
     other.last_dir = Some(tmp.0.clone());
     let mut h = harness(other, controls_and_browser);
+    h.run();
+    h.get_by_label("File").click();
     h.run();
     h.get_by_label("Load session…").click();
     h.run();
@@ -433,6 +445,8 @@ fn double_clicking_a_file_opens_it_but_double_clicking_a_folder_only_enters_it()
     let mut state = GuiState::open(&scenario("three-tier.ron"), None).unwrap();
     state.last_dir = Some(tmp.0.clone());
     let mut h = harness_stepping(state, controls_and_browser, 0.05);
+    h.run();
+    h.get_by_label("File").click();
     h.run();
     h.get_by_label("Open…").click();
     h.run();

@@ -10,6 +10,8 @@
 //! * `cli` — the binary's commands, output formats and exit codes.
 //! * `scenarios` — every shipped scenario validates and runs.
 //! * `gui` (feature `gui`) — panels via egui_kittest, UI session replay, Xvfb screenshot.
+//! * `gui_room` (feature `gui`) — what a room sees: plots that follow the clock, colours,
+//!   the A/B baseline, keyboard and presenter mode, exports, a real window played on.
 
 mod bad_input;
 mod cli;
@@ -17,6 +19,8 @@ mod conservation;
 mod determinism;
 #[cfg(feature = "gui")]
 mod gui;
+#[cfg(feature = "gui")]
+mod gui_room;
 mod phenomena;
 mod policies;
 mod scenarios;

@@ -3,7 +3,9 @@
 //! travelling upstream, crashes, and abandoned versus cancelled work.
 
 use sluice::Sim;
+use sluice::engine::log::LogEvent;
 use sluice::metrics::series::Point;
+use sluice::model::policy::BreakerState;
 
 use crate::util::sim;
 
@@ -52,7 +54,8 @@ fn slow_database_cascades_into_the_api_unless_the_breaker_fails_fast() {
     let r = guarded.report();
     assert!(r.links["api->db"].breaker_opened >= 1);
     assert_eq!(r.links["api->db"].breaker_state, "closed", "the breaker closes after db recovers");
-    assert!(guarded.log().iter().any(|e| e.subject == "api->db" && e.what.contains("closed -> open")));
+    assert!(guarded.log().iter().any(|e| e.subject == "api->db"
+        && e.event == LogEvent::Breaker { from: BreakerState::Closed, to: BreakerState::Open }));
 }
 
 #[test]
@@ -115,7 +118,9 @@ fn a_crash_loses_work_refuses_arrivals_and_restarts() {
     assert!(s.node("server").unwrap().up);
     let after = mean_over(s.series("server"), 35.0, 60.0, Point::goodput);
     assert!(after > 15.0, "serves again after the restart: {after}/s");
-    assert!(s.log().iter().any(|e| e.what == "crashed") && s.log().iter().any(|e| e.what == "restarted"));
+    assert!(
+        s.log().iter().any(|e| e.event == LogEvent::Crashed) && s.log().iter().any(|e| e.event == LogEvent::Restarted)
+    );
 }
 
 #[test]

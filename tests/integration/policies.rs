@@ -227,5 +227,8 @@ fn automatic_half_open_uses_a_timer() {
     assert_eq!(s.node("clients").unwrap().edges[0].breaker, Some(BreakerState::Open));
     s.run_until(10.0);
     assert_eq!(s.node("clients").unwrap().edges[0].breaker, Some(BreakerState::HalfOpen));
-    assert!(s.log().iter().any(|e| e.what.contains("open -> half_open")));
+    assert!(
+        s.log().iter().any(|e| e.event
+            == sluice::engine::log::LogEvent::Breaker { from: BreakerState::Open, to: BreakerState::HalfOpen })
+    );
 }

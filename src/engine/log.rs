@@ -1,0 +1,60 @@
+//! The engine's log of notable happenings (breaker transitions, crashes, queue-full episodes,
+//! parameter changes) as typed events, so the app's timeline and the tests match on variants
+//! rather than on text.
+
+use std::fmt;
+
+use crate::model::policy::BreakerState;
+
+use super::time::Nanos;
+
+/// Something noteworthy that happened, for the app's timeline strip and the tests.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LogEntry {
+    pub at: Nanos,
+    /// The node or edge (`from->to`) it happened at.
+    pub subject: String,
+    pub event: LogEvent,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub enum LogEvent {
+    /// A request found the queue full; the episode lasts until [`LogEvent::QueueRoom`].
+    QueueFull,
+    /// The queue has room again after a queue-full episode.
+    QueueRoom,
+    /// The node went down (a crash or `up = false`).
+    Crashed,
+    /// The node came back up.
+    Restarted,
+    /// A breaker changed state.
+    Breaker { from: BreakerState, to: BreakerState },
+    /// A parameter was changed (scripted, by a user, or by the undo of a timed change).
+    Changed { path: String, value: String },
+}
+
+impl LogEvent {
+    /// How much a room should notice it: 0 routine, 1 a warning (queue full), 2 a failure
+    /// (a breaker opening, a crash).
+    pub fn severity(&self) -> u8 {
+        match self {
+            LogEvent::Crashed | LogEvent::Breaker { to: BreakerState::Open, .. } => 2,
+            LogEvent::QueueFull => 1,
+            _ => 0,
+        }
+    }
+}
+
+impl fmt::Display for LogEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogEvent::QueueFull => f.write_str("queue full"),
+            LogEvent::QueueRoom => f.write_str("queue has room again"),
+            LogEvent::Crashed => f.write_str("crashed"),
+            LogEvent::Restarted => f.write_str("restarted"),
+            LogEvent::Breaker { from, to } => write!(f, "breaker {} -> {}", from.name(), to.name()),
+            LogEvent::Changed { path, value } => write!(f, "set {path} = {value}"),
+        }
+    }
+}
