@@ -11,6 +11,8 @@
 
 pub mod canvas;
 pub mod files;
+pub mod health;
+pub mod layout;
 pub mod panels;
 pub mod plots;
 pub mod state;
@@ -316,6 +318,9 @@ mod tests {
         let sources = [
             include_str!("canvas.rs"),
             include_str!("files.rs"),
+            include_str!("health.rs"),
+            include_str!("layout.rs"),
+            include_str!("../engine/live.rs"),
             include_str!("mod.rs"),
             include_str!("panels.rs"),
             include_str!("plots.rs"),
