@@ -21,7 +21,7 @@ pub struct LiveField {
     /// Stable identifier of the kind of field (`queue`, `workers`, `breaker`…), for code that
     /// wants one in particular (health, tests); drawing never needs it.
     pub key: &'static str,
-    /// What a person reads next to the value (`queue`, `→db breaker`).
+    /// What a person reads next to the value (`queue`, `->db breaker`).
     pub label: String,
     /// The callee, for fields that belong to an outgoing edge.
     pub edge: Option<String>,
@@ -76,7 +76,7 @@ impl Fault {
             FaultKind::Down => "DOWN".to_string(),
             FaultKind::Rate if self.factor > 1.0 => format!("spike ×{}", short(self.factor)),
             FaultKind::Rate => format!("rate ×{}", short(self.factor)),
-            FaultKind::Cut => format!("cut →{}", self.edge.as_deref().unwrap_or("?")),
+            FaultKind::Cut => format!("cut ->{}", self.edge.as_deref().unwrap_or("?")),
         };
         match self.remaining {
             Some(r) => format!("{what} for {} s more", r.ceil().max(0.0)),
@@ -98,8 +98,7 @@ impl Sim {
         let world = self.world();
         let index = world.resource::<NodeIndex>();
         let Some(&e) = index.nodes.get(node) else { return Vec::new() };
-        let name_of =
-            |ent| index.nodes.iter().find(|(_, v)| **v == ent).map(|(k, _)| k.clone()).unwrap_or_default();
+        let name_of = |ent| index.nodes.iter().find(|(_, v)| **v == ent).map(|(k, _)| k.clone()).unwrap_or_default();
         let field = |key, label: &str, value| LiveField { key, label: label.to_string(), edge: None, value };
         let mut out = Vec::new();
         let mut links: Vec<&Link> = Vec::new();
@@ -131,7 +130,7 @@ impl Sim {
                 let to = name_of(link.to);
                 out.push(LiveField {
                     key: "breaker",
-                    label: format!("→{to}"),
+                    label: format!("->{to}"),
                     edge: Some(to),
                     value: LiveValue::State { name, level },
                 });
@@ -144,7 +143,7 @@ impl Sim {
             let to = name_of(link.to);
             out.push(LiveField {
                 key: "in_flight",
-                label: format!("→{to} in flight"),
+                label: format!("->{to} in flight"),
                 edge: Some(to),
                 value: LiveValue::Count(link.stats.in_flight),
             });
@@ -174,15 +173,13 @@ impl Sim {
         let index = world.resource::<NodeIndex>();
         let Some(&e) = index.nodes.get(node) else { return Vec::new() };
         let kernel = world.resource::<Kernel>();
-        let name_of =
-            |ent| index.nodes.iter().find(|(_, v)| **v == ent).map(|(k, _)| k.clone()).unwrap_or_default();
+        let name_of = |ent| index.nodes.iter().find(|(_, v)| **v == ent).map(|(k, _)| k.clone()).unwrap_or_default();
         // The applied entry that made `path` what it is now, and when it ends.
         let applied = &kernel.timeline.entries()[..kernel.timeline.applied()];
         let cause = |path: &str| -> (Option<f64>, Option<EntryOrigin>) {
             match applied.iter().rev().find(|t| t.path == path) {
                 Some(t) if t.origin != EntryOrigin::Revert => {
-                    let remaining =
-                        t.duration.map(|d| nanos_to_secs((t.at + d).saturating_sub(kernel.now)));
+                    let remaining = t.duration.map(|d| nanos_to_secs((t.at + d).saturating_sub(kernel.now)));
                     (remaining, Some(t.origin))
                 }
                 _ => (None, None),
@@ -240,13 +237,13 @@ mod tests {
         sim.run_until(60.0);
         let api = sim.live("api");
         let view = sim.node("api").unwrap();
-        assert_eq!(
-            find(&api, "queue").value,
-            LiveValue::Gauge { value: view.queue_len as f64, max: Some(64.0) }
-        );
+        assert_eq!(find(&api, "queue").value, LiveValue::Gauge { value: view.queue_len as f64, max: Some(64.0) });
         assert_eq!(find(&api, "workers").value, LiveValue::Gauge { value: f64::from(view.busy), max: Some(16.0) });
         let breaker = find(&api, "breaker");
-        assert_eq!((breaker.edge.as_deref(), &breaker.value), (Some("db"), &LiveValue::State { name: "closed", level: 0 }));
+        assert_eq!(
+            (breaker.edge.as_deref(), &breaker.value),
+            (Some("db"), &LiveValue::State { name: "closed", level: 0 })
+        );
         let LiveValue::Rate(ok) = find(&api, "ok_rate").value else { panic!() };
         assert!((60.0..100.0).contains(&ok), "about 80 ok/s at api: {ok}");
         assert!(api.iter().all(|f| f.key != "up"), "a running node has no DOWN badge");
@@ -293,7 +290,7 @@ mod tests {
         assert_eq!(sim.faults("clients")[0].text(), "spike ×2 for 15 s more");
         assert_eq!(sim.faults("db")[0].text(), "DOWN for 7 s more");
         let cut = &sim.faults("api")[0];
-        assert_eq!((cut.text(), cut.origin), ("cut →db".to_string(), Some(EntryOrigin::User)));
+        assert_eq!((cut.text(), cut.origin), ("cut ->db".to_string(), Some(EntryOrigin::User)));
         sim.run_until(40.0);
         assert!(sim.faults("clients").is_empty() && sim.faults("db").is_empty());
     }

@@ -107,6 +107,9 @@ impl RateMeter {
     }
 }
 
+/// Card positions by node name, in canvas units.
+type Positions = BTreeMap<String, (f32, f32)>;
+
 /// What the canvas keeps between frames. A fresh [`GuiState`] (another scenario loaded) has a
 /// fresh one, so the view is fitted again.
 #[derive(Clone, Debug, Default)]
@@ -124,7 +127,7 @@ pub struct CanvasState {
     /// Abandoned work per node (finished after the caller gave up), for its rate.
     abandoned: BTreeMap<String, RateMeter>,
     /// Edge paths in canvas units, for the layout they were routed on.
-    routes: Option<(BTreeMap<String, (f32, f32)>, BTreeMap<String, Vec<Pos2>>)>,
+    routes: Option<(Positions, BTreeMap<String, Vec<Pos2>>)>,
 }
 
 impl CanvasState {
@@ -237,13 +240,16 @@ pub fn canvas_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
 /// Redoes the automatic layout for the canvas's shape (unless the layout is the user's or the
 /// scenario's) and fits it in view.
 fn fit(state: &mut GuiState, rect: Rect) {
+    // Fit above the legend's strip, so no card sits under it (same origin as the canvas).
+    let mut room = rect;
+    room.set_bottom(rect.bottom() - LEGEND_HEIGHT);
     let c = &mut state.canvas;
     c.fit_requested = false;
     c.fitted_size = Some(rect.size());
-    if !c.user_layout && state.sim.scenario().layout.is_empty() && rect.height() > 1.0 {
-        state.layout = layout::auto_layout(&state.sim, rect.width() / rect.height());
+    if !c.user_layout && state.sim.scenario().layout.is_empty() && room.height() > 1.0 {
+        state.layout = layout::auto_layout(&state.sim, room.width() / room.height());
     }
-    state.canvas.view = Some(fit_view(rect, &state.layout));
+    state.canvas.view = Some(fit_view(room, &state.layout));
 }
 
 /// The view showing every card, as large as fits (at most natural size), centred.
@@ -460,7 +466,7 @@ impl CardContent {
         }
     }
 
-    /// Counts and rates as `label value` pieces, zero rates left out.
+    /// Counts and rates as `label value` pieces; zeros are left out, except ok/s.
     fn text_items(&self) -> Vec<(String, Color32)> {
         let mut items = Vec::new();
         for f in &self.fields {
@@ -469,13 +475,11 @@ impl CardContent {
                     let bad = f.key != "ok_rate" && f.key != "retry_rate";
                     items.push((format!("{} {}", f.label, number(r)), if bad { AMBER } else { DIM }));
                 }
-                LiveValue::Count(n) if f.key == "abandoned" => {
-                    if n > 0 {
-                        let rate = self.abandoned_rate.map(|r| format!(" ({}/s)", number(r))).unwrap_or_default();
-                        items.push((format!("abandoned {}{rate}", number(n as f64)), FLOW_RETRY));
-                    }
+                LiveValue::Count(n) if f.key == "abandoned" && n > 0 => {
+                    let rate = self.abandoned_rate.map(|r| format!(" ({}/s)", number(r))).unwrap_or_default();
+                    items.push((format!("abandoned {}{rate}", number(n as f64)), FLOW_RETRY));
                 }
-                LiveValue::Count(n) => items.push((format!("{} {}", f.label, number(n as f64)), DIM)),
+                LiveValue::Count(n) if n > 0 => items.push((format!("{} {}", f.label, number(n as f64)), DIM)),
                 _ => {}
             }
         }
@@ -508,7 +512,15 @@ fn number(x: f64) -> String {
 }
 
 /// Text that never leaves `width`: elided with "…" (at least [`MIN_TEXT`] points).
-fn text_in(painter: &egui::Painter, pos: Pos2, text: String, size: f32, colour: Color32, width: f32, rows: usize) -> f32 {
+fn text_in(
+    painter: &egui::Painter,
+    pos: Pos2,
+    text: String,
+    size: f32,
+    colour: Color32,
+    width: f32,
+    rows: usize,
+) -> f32 {
     let mut job = egui::text::LayoutJob::simple(text, FontId::proportional(size.max(MIN_TEXT)), colour, width);
     job.wrap.max_rows = rows;
     job.wrap.break_anywhere = rows == 1;
@@ -536,11 +548,13 @@ fn draw_summary(painter: &egui::Painter, r: Rect, c: &CardContent, selected: boo
     let inner = r.width() - 2.0 * pad;
     let mut y = r.top() + pad;
     y += text_in(painter, pos2(r.left() + pad, y), c.name.clone(), 14.0 * zoom, TEXT, inner, 1);
-    let colour = if c.faults.is_empty() && c.level == Level::Green { DIM } else { level_colour(c.level.max(Level::Amber)) };
+    let colour =
+        if c.faults.is_empty() && c.level == Level::Green { DIM } else { level_colour(c.level.max(Level::Amber)) };
     if y + MIN_TEXT < r.bottom() - pad {
         text_in(painter, pos2(r.left() + pad, y), c.key_line(), 11.0 * zoom, colour, inner, 1);
     }
-    if let Some(LiveValue::Gauge { value, max: Some(m) }) = c.fields.iter().find(|f| f.key == "queue").map(|f| &f.value) {
+    if let Some(LiveValue::Gauge { value, max: Some(m) }) = c.fields.iter().find(|f| f.key == "queue").map(|f| &f.value)
+    {
         let bar = Rect::from_min_size(pos2(r.left() + pad, r.bottom() - pad - 3.0), vec2(inner, 3.0));
         gauge_bar(painter, bar, *value, *m);
     }
@@ -555,9 +569,9 @@ fn gauge_bar(painter: &egui::Painter, bar: Rect, value: f64, max: f64) {
 }
 
 fn fill_colour(share: f32) -> Color32 {
-    if share > 0.8 {
+    if share > 0.9 {
         RED
-    } else if share > 0.5 {
+    } else if share > 0.75 {
         AMBER
     } else {
         Color32::from_rgb(80, 140, 220)
@@ -599,13 +613,12 @@ fn draw_card(painter: &egui::Painter, r: Rect, c: &CardContent, selected: bool, 
     let kind_w = kind.size().x;
     painter.galley(pos2(r.right() - pad - kind_w, y + 3.0 * z), kind, DIM);
     y += text_in(&painter, pos2(x, y), c.name.clone(), 14.5 * z, TEXT, inner - kind_w - 6.0, 1) + 1.0 * z;
-    // The status line: faults in force, else what the colour means.
-    let (status, colour) = if c.faults.is_empty() {
-        (c.reason.clone(), if c.level == Level::Green { DIM } else { level_colour(c.level) })
-    } else {
-        (c.faults.join(" · "), FLOW_RETRY)
-    };
-    y += text_in(&painter, pos2(x, y), status, BODY_TEXT * z, colour, inner, 1) + 3.0 * z;
+    // Faults in force, then what the colour means.
+    if !c.faults.is_empty() {
+        y += text_in(&painter, pos2(x, y), c.faults.join(" · "), BODY_TEXT * z, FLOW_RETRY, inner, 1);
+    }
+    let colour = if c.level == Level::Green { DIM } else { level_colour(c.level) };
+    y += text_in(&painter, pos2(x, y), c.reason.clone(), BODY_TEXT * z, colour, inner, 1) + 3.0 * z;
     // Gauges: label, bar (slots when selected and small enough to count), value.
     let label_w = 34.0 * z;
     let value_w = 42.0 * z;
@@ -647,7 +660,11 @@ fn draw_card(painter: &egui::Painter, r: Rect, c: &CardContent, selected: bool, 
         }
         let badge = Rect::from_min_size(pos2(bx, y), vec2(w, badge_h));
         painter.rect_filled(badge, 3.0 * z, severity_colour(level));
-        painter.with_clip_rect(badge).galley(badge.left_center() + vec2(4.0 * z, -text.size().y / 2.0), text, Color32::BLACK);
+        painter.with_clip_rect(badge).galley(
+            badge.left_center() + vec2(4.0 * z, -text.size().y / 2.0),
+            text,
+            Color32::BLACK,
+        );
         bx += w + 4.0 * z;
         any = true;
     }
@@ -655,7 +672,7 @@ fn draw_card(painter: &egui::Painter, r: Rect, c: &CardContent, selected: bool, 
         y += badge_h + 3.0 * z;
     }
     // Counts and rates as flowing text, as many rows as are left.
-    let size = (9.5 * z).max(MIN_TEXT);
+    let size = (10.5 * z).max(MIN_TEXT);
     let items = c.text_items();
     let mut job = egui::text::LayoutJob::default();
     for (i, (text, colour)) in items.iter().enumerate() {
@@ -668,6 +685,9 @@ fn draw_card(painter: &egui::Painter, r: Rect, c: &CardContent, selected: bool, 
         painter.galley(pos2(x, y), painter.layout_job(job), TEXT);
     }
 }
+
+/// Height of the legend in the canvas's bottom-right corner, with its margin.
+const LEGEND_HEIGHT: f32 = 3.0 * 14.0 + 14.0;
 
 /// The key to the colours, in the canvas's bottom-right corner.
 fn legend(painter: &egui::Painter, canvas: Rect) {
@@ -853,7 +873,8 @@ mod tests {
         // Every card is inside the canvas.
         let rect = Rect::from_min_size(Pos2::ZERO, vec2(950.0, 480.0));
         for (name, r) in layout::card_rects(&h.state().layout) {
-            let on_screen = Rect::from_min_size(rect.min + view.offset + r.min.to_vec2() * view.zoom, r.size() * view.zoom);
+            let on_screen =
+                Rect::from_min_size(rect.min + view.offset + r.min.to_vec2() * view.zoom, r.size() * view.zoom);
             assert!(rect.expand(1.0).contains_rect(on_screen), "{name} at {on_screen:?}");
         }
     }

@@ -158,7 +158,11 @@ pub fn order(g: &Graph, layer: &[usize]) -> Vec<Vec<usize>> {
                         .map(|w| position(&snapshot, w))
                         .collect();
                     let own = (i as f32 + 0.5) / snapshot[l].len() as f32;
-                    let key = if neighbours.is_empty() { own } else { neighbours.iter().sum::<f32>() / neighbours.len() as f32 };
+                    let key = if neighbours.is_empty() {
+                        own
+                    } else {
+                        neighbours.iter().sum::<f32>() / neighbours.len() as f32
+                    };
                     (key, i, v)
                 })
                 .collect();
@@ -172,13 +176,11 @@ pub fn order(g: &Graph, layer: &[usize]) -> Vec<Vec<usize>> {
 /// Crossings between consecutive layers (for tests and for judging an order).
 pub fn crossings(g: &Graph, layer: &[usize], rows: &[Vec<usize>]) -> usize {
     let pos = |v: usize| rows[layer[v]].iter().position(|&w| w == v).unwrap_or(0);
-    let adjacent: Vec<(usize, usize)> =
-        g.edges.iter().copied().filter(|&(a, b)| layer[b] == layer[a] + 1).collect();
+    let adjacent: Vec<(usize, usize)> = g.edges.iter().copied().filter(|&(a, b)| layer[b] == layer[a] + 1).collect();
     let mut n = 0;
     for (i, &(a, b)) in adjacent.iter().enumerate() {
         for &(c, d) in &adjacent[i + 1..] {
-            if layer[a] == layer[c] && (pos(a) < pos(c)) != (pos(b) < pos(d)) && pos(a) != pos(c) && pos(b) != pos(d)
-            {
+            if layer[a] == layer[c] && (pos(a) < pos(c)) != (pos(b) < pos(d)) && pos(a) != pos(c) && pos(b) != pos(d) {
                 n += 1;
             }
         }
@@ -272,8 +274,7 @@ pub fn route(from: Rect, to: Rect, cards: &[Rect]) -> Vec<Pos2> {
         }
         return out;
     }
-    let others: Vec<Rect> =
-        cards.iter().copied().filter(|r| *r != from && *r != to).map(|r| r.expand(4.0)).collect();
+    let others: Vec<Rect> = cards.iter().copied().filter(|r| *r != from && *r != to).map(|r| r.expand(4.0)).collect();
     let mut ways = vec![a];
     ways_between(a, b, &others, 3, &mut ways);
     ways.push(b);
@@ -364,10 +365,7 @@ mod tests {
 
     #[test]
     fn cycles_do_not_stop_the_layering() {
-        let g = Graph {
-            nodes: vec!["a".into(), "b".into(), "c".into()],
-            edges: vec![(0, 1), (1, 2), (2, 1)],
-        };
+        let g = Graph { nodes: vec!["a".into(), "b".into(), "c".into()], edges: vec![(0, 1), (1, 2), (2, 1)] };
         assert_eq!(g.layers(), [0, 1, 2]);
     }
 

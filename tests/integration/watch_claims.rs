@@ -197,7 +197,8 @@ fn mesh_the_rest_is_untouched() {
         assert!(breaker_moves(&sim, &edge, "open").is_empty(), "{edge} opened");
     }
     // The other back ends and shards keep their queues short and their requests answered.
-    let others = ["shard1", "shard3", "shard4", "shard5", "shard6", "back1", "back3", "back4", "back5", "back6", "back7"];
+    let others =
+        ["shard1", "shard3", "shard4", "shard5", "shard6", "back1", "back3", "back4", "back5", "back6", "back7"];
     for node in others.iter().chain(&["gateway", "auth", "front1", "front3", "front4", "front5", "front6", "front7"]) {
         let full = queue_max(&sim, node, 60.0, 120.0);
         let bad = rate(&sim, node, 60.0, 120.0, |p| p.rejected + p.dropped + p.timed_out + p.errors);
