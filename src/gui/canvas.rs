@@ -458,7 +458,8 @@ impl CardContent {
             return f.clone();
         }
         if self.level != Level::Green {
-            return self.reason.clone();
+            // "via db" says it in the room a small card has.
+            return self.reason.strip_prefix("degraded ").unwrap_or(&self.reason).to_string();
         }
         match self.fields.iter().find(|f| f.key == "ok_rate").map(|f| &f.value) {
             Some(LiveValue::Rate(r)) => format!("{} ok/s", number(*r)),
@@ -550,8 +551,11 @@ fn draw_summary(painter: &egui::Painter, r: Rect, c: &CardContent, selected: boo
     y += text_in(painter, pos2(r.left() + pad, y), c.name.clone(), 14.0 * zoom, TEXT, inner, 1);
     let colour =
         if c.faults.is_empty() && c.level == Level::Green { DIM } else { level_colour(c.level.max(Level::Amber)) };
-    if y + MIN_TEXT < r.bottom() - pad {
-        text_in(painter, pos2(r.left() + pad, y), c.key_line(), 11.0 * zoom, colour, inner, 1);
+    // The key line wraps onto a second row when the card has room for it (above the bar).
+    let size = (11.0 * zoom).max(MIN_TEXT);
+    let rows = ((r.bottom() - pad - 4.0 - y) / (size * 1.25)).floor().clamp(0.0, 2.0) as usize;
+    if rows > 0 {
+        text_in(painter, pos2(r.left() + pad, y), c.key_line(), size, colour, inner, rows);
     }
     if let Some(LiveValue::Gauge { value, max: Some(m) }) = c.fields.iter().find(|f| f.key == "queue").map(|f| &f.value)
     {
