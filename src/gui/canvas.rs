@@ -882,4 +882,35 @@ mod tests {
             assert!(rect.expand(1.0).contains_rect(on_screen), "{name} at {on_screen:?}");
         }
     }
+    /// Every text the canvas drew in the last frame, with its size in points.
+    fn texts(h: &Harness<'static, GuiState>) -> Vec<(String, f32)> {
+        let mut out = Vec::new();
+        for clipped in &h.output().shapes {
+            if let egui::Shape::Text(t) = &clipped.shape {
+                for section in &t.galley.job.sections {
+                    let r = &section.byte_range;
+                    out.push((t.galley.job.text[r.start.0..r.end.0].to_string(), section.format.font_id.size));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn thirty_nodes_on_a_small_canvas_summarise_with_no_text_under_the_floor() {
+        let mut state = open("mesh-30.ron");
+        state.sim.run_until(90.0);
+        let mut h = Harness::builder()
+            .with_size(egui::vec2(640.0, 360.0))
+            .build_ui_state(|ui, state: &mut GuiState| canvas_ui(ui, state, &mut Vec::new()), state);
+        h.run();
+        let texts = texts(&h);
+        assert!(texts.iter().any(|(t, _)| t == "shard2"), "every card is named");
+        for (text, size) in &texts {
+            assert!(*size >= MIN_TEXT, "{text:?} drawn at {size} pt");
+        }
+        // Summaries: the full cards' gauge labels are not drawn at this zoom.
+        assert!(!texts.iter().any(|(t, _)| t == "busy"), "small cards summarise");
+        assert!(texts.iter().any(|(t, _)| t.starts_with("×8 slower")), "shard2's fault is its key line");
+    }
 }

@@ -229,6 +229,10 @@ impl Health {
         for v in &views {
             let h = self.nodes.entry(v.name.clone()).or_default();
             let points = sim.series(&v.name);
+            // The clock went back (the run was reset): start this node's history again.
+            if points.last().map_or(0.0, |p| p.t) < h.last_t {
+                *h = NodeHealth::default();
+            }
             // Points are in time order: only the tail is new.
             let start = points.partition_point(|p| p.t <= h.last_t);
             for p in &points[start..] {
@@ -324,6 +328,20 @@ mod tests {
         let levels = run(&mut h, 34.0, &[0.1; 8]);
         assert_eq!(levels[..5], [Red; 5]);
         assert_eq!(levels[5..], [Green; 3]);
+    }
+
+    #[test]
+    fn a_reset_run_starts_its_health_history_again() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/three-tier.ron");
+        let mut health = Health::default();
+        let mut sim = Sim::from_file(path, None).unwrap();
+        sim.run_until(140.0);
+        health.update(&sim);
+        assert_eq!(health.level("db"), Red);
+        let mut again = Sim::from_file(path, None).unwrap();
+        again.run_until(30.0);
+        health.update(&again);
+        assert_eq!(health.level("db"), Green, "the old run's incident is forgotten");
     }
 
     fn point(t: f64, arrivals: u64, timed_out: u64, utilization: f64, queue_len: f64) -> Point {
