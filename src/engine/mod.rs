@@ -15,6 +15,7 @@
 
 pub mod calendar;
 pub mod kernel;
+pub mod live;
 pub mod log;
 pub mod rng;
 pub mod sim;

@@ -13,6 +13,8 @@ pub mod baseline;
 pub mod canvas;
 pub mod changes;
 pub mod files;
+pub mod health;
+pub mod layout;
 pub mod palette;
 pub mod panels;
 pub mod plots;
@@ -413,6 +415,9 @@ mod tests {
             include_str!("canvas.rs"),
             include_str!("changes.rs"),
             include_str!("files.rs"),
+            include_str!("health.rs"),
+            include_str!("layout.rs"),
+            include_str!("../engine/live.rs"),
             include_str!("mod.rs"),
             include_str!("palette.rs"),
             include_str!("panels.rs"),

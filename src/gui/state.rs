@@ -143,6 +143,8 @@ pub struct GuiState {
     /// Sim seconds per wall second actually achieved (smoothed over recent frames): below
     /// `speed` when the engine cannot keep up within its frame budget.
     pub achieved_speed: f64,
+    /// The canvas's view, health and caches (fresh with each run, so a new scenario is fitted).
+    pub canvas: super::canvas::CanvasState,
 }
 
 impl GuiState {
@@ -184,6 +186,7 @@ impl GuiState {
             fault_seconds: 20.0,
             stop_at_end: true,
             achieved_speed: 0.0,
+            canvas: Default::default(),
         }
     }
 
@@ -363,10 +366,15 @@ impl GuiState {
             },
             Command::TogglePresenter => {
                 self.presenter = !self.presenter;
+                // Cards may grow in presenter mode: fit again.
+                self.canvas.fit_requested = true;
                 Ok(())
             }
             Command::UndoLast => self.undo_last(),
-            Command::Fit => Ok(()),
+            Command::Fit => {
+                self.canvas.fit_requested = true;
+                Ok(())
+            }
             Command::Bookmark(note) => {
                 let t = self.now();
                 let note = if note.trim().is_empty() { format!("bookmark {}", self.bookmarks.len() + 1) } else { note };
@@ -482,44 +490,10 @@ impl GuiState {
     }
 }
 
-/// Places nodes in columns by depth (sources left, each call or route one column right).
+/// The layered layout (see `layout`) for a canvas twice as wide as tall; the canvas redoes it
+/// for its real shape when it first fits the view.
 pub fn auto_layout(sim: &Sim) -> BTreeMap<String, (f32, f32)> {
-    if !sim.scenario().layout.is_empty() {
-        return sim.scenario().layout.clone();
-    }
-    let names = sim.node_names();
-    let mut depth: BTreeMap<String, usize> = names.iter().map(|n| (n.clone(), 0)).collect();
-    let edges: Vec<(String, String)> = names
-        .iter()
-        .flat_map(|n| {
-            let mut out: Vec<(String, String)> = Vec::new();
-            if let Some(v) = sim.node(n) {
-                out.extend(v.edges.iter().map(|e| (n.clone(), e.to.clone())));
-            }
-            if let Some(crate::scenario::schema::NodeSpec::Service(s)) = sim.scenario().nodes.get(n) {
-                out.extend(s.routes.iter().map(|r| (n.clone(), r.to.clone())));
-            }
-            out
-        })
-        .collect();
-    for _ in 0..names.len() {
-        for (from, to) in &edges {
-            let d = depth[from] + 1;
-            if from != to && depth[to] < d && d < names.len() {
-                depth.insert(to.clone(), d);
-            }
-        }
-    }
-    let mut rows: BTreeMap<usize, usize> = BTreeMap::new();
-    depth
-        .iter()
-        .map(|(name, d)| {
-            let row = rows.entry(*d).or_default();
-            let pos = (40.0 + *d as f32 * 240.0, 40.0 + *row as f32 * 150.0);
-            *row += 1;
-            (name.clone(), pos)
-        })
-        .collect()
+    super::layout::auto_layout(sim, 2.0)
 }
 
 /// How much of each frame the engine may spend, adjusted frame by frame to hold a frame-time

@@ -9,6 +9,7 @@
 //! * `bad_input` — broken scenarios give located errors and never panic.
 //! * `cli` — the binary's commands, output formats and exit codes.
 //! * `scenarios` — every shipped scenario validates and runs.
+//! * `watch_claims` — each shipped scenario's *what to watch* notes hold in a headless run.
 //! * `gui` (feature `gui`) — panels via egui_kittest, UI session replay, Xvfb screenshot.
 //! * `gui_room` (feature `gui`) — what a room sees: plots that follow the clock, colours,
 //!   the A/B baseline, keyboard and presenter mode, exports, a real window played on.
@@ -26,3 +27,4 @@ mod policies;
 mod scenarios;
 mod theory;
 mod util;
+mod watch_claims;
