@@ -15,9 +15,11 @@
 
 pub mod calendar;
 pub mod kernel;
+pub mod limits;
 pub mod rng;
 pub mod sim;
 pub mod time;
+pub mod timeline;
 
 use bevy::app::{App, Plugin};
 use bevy::ecs::schedule::{
@@ -25,6 +27,7 @@ use bevy::ecs::schedule::{
     SystemSet,
 };
 
+pub use limits::Stop;
 pub use sim::Sim;
 
 /// The schedule that advances the simulation. Run it with a [`kernel::RunRequest`] in place.

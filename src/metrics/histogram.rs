@@ -138,30 +138,51 @@ impl WindowHistogram {
         self.total == 0
     }
 
-    /// The value at quantile `q` (0..=1), in the same unit as recorded.
     /// The values at the quantiles `qs` (ascending), in one pass over the buckets.
     pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [u64; N] {
+        self.scan(qs).0
+    }
+
+    /// [`WindowHistogram::quantiles`], then empties the histogram: the series' sample. Only
+    /// the buckets up to the last one holding a value are read (eight at a time) and zeroed,
+    /// so a window with few values costs little however wide the range of latencies.
+    pub fn take_quantiles<const N: usize>(&mut self, qs: [f64; N]) -> [u64; N] {
+        let (out, end) = self.scan(qs);
+        self.counts[..end].fill(0);
+        self.total = 0;
+        out
+    }
+
+    /// The quantiles, and the end of the buckets that hold values (a multiple of 8).
+    fn scan<const N: usize>(&self, qs: [f64; N]) -> ([u64; N], usize) {
         let ranks = qs.map(|q| ((q * self.total as f64).ceil() as u64).clamp(1, self.total.max(1)));
         let mut out = [0; N];
         let mut k = 0;
         let mut seen = 0u64;
-        for (i, c) in self.counts.iter().enumerate() {
-            seen += u64::from(*c);
-            while k < N && seen >= ranks[k] {
-                out[k] = Self::value(i);
-                k += 1;
-            }
-            if k == N {
+        let mut end = 0;
+        for (ci, chunk) in self.counts.chunks_exact(8).enumerate() {
+            if seen == self.total {
                 break;
             }
+            end = ci * 8 + 8;
+            if chunk.iter().fold(0, |a, c| a | c) == 0 {
+                continue;
+            }
+            for (j, c) in chunk.iter().enumerate() {
+                seen += u64::from(*c);
+                while k < N && seen >= ranks[k] {
+                    out[k] = Self::value(ci * 8 + j);
+                    k += 1;
+                }
+            }
         }
-        out
+        (out, end)
     }
 
+    /// Empties the histogram.
     pub fn clear(&mut self) {
         if self.total > 0 {
-            self.counts.fill(0);
-            self.total = 0;
+            let _ = self.take_quantiles([]);
         }
     }
 }
@@ -226,5 +247,14 @@ mod tests {
         }
         h.clear();
         assert!(h.is_empty());
+        assert!(h.counts.iter().all(|c| *c == 0));
+        // Taking the quantiles empties it with the same answer, and leaves every bucket zero.
+        let values = [3u64, 900, 1_000_000, 7_000_000_000, 5, 900];
+        for v in values {
+            h.record(v);
+        }
+        let expected = h.quantiles(qs);
+        assert_eq!(h.take_quantiles(qs), expected);
+        assert!(h.is_empty() && h.counts.iter().all(|c| *c == 0));
     }
 }
