@@ -73,6 +73,8 @@ pub enum Field<'a> {
     Real(&'a mut f64, f64, f64),
     Seconds(&'a mut f64),
     OptionalSeconds(&'a mut Option<f64>),
+    /// Like `OptionalSeconds`, but 0 is a value too (a Retry-After of 0: retry at once).
+    OptionalSecondsOrZero(&'a mut Option<f64>),
     Flag(&'a mut bool),
     Choice(&'a mut dyn Choice),
     Points(&'a mut Vec<(f64, f64)>),
@@ -106,7 +108,7 @@ impl Field<'_> {
             Field::OptionalCount(_) => Kind::OptionalCount,
             Field::Real(_, min, max) => Kind::Real { min: *min, max: *max },
             Field::Seconds(_) => Kind::Seconds,
-            Field::OptionalSeconds(_) => Kind::OptionalSeconds,
+            Field::OptionalSeconds(_) | Field::OptionalSecondsOrZero(_) => Kind::OptionalSeconds,
             Field::Flag(_) => Kind::Flag,
             Field::Choice(c) => Kind::Choice(c.names()),
             Field::Points(_) => Kind::Points,
@@ -119,7 +121,7 @@ impl Field<'_> {
             Field::Count(v, _) | Field::CountUpTo(v, _, _) => Value::Count(u64::from(**v)),
             Field::OptionalCount(v) => v.map_or(Value::Unset, |n| Value::Count(u64::from(n))),
             Field::Real(v, _, _) | Field::Seconds(v) => Value::Real(**v),
-            Field::OptionalSeconds(v) => v.map_or(Value::Unset, Value::Real),
+            Field::OptionalSeconds(v) | Field::OptionalSecondsOrZero(v) => v.map_or(Value::Unset, Value::Real),
             Field::Flag(v) => Value::Flag(**v),
             Field::Choice(c) => Value::Choice(c.current().to_string()),
             Field::Points(p) => Value::Points(p.to_vec()),
@@ -157,8 +159,8 @@ impl Field<'_> {
             (Field::OptionalCount(v), Value::Count(n)) => **v = Some(*n as u32),
             (Field::OptionalCount(v), Value::Unset) => **v = None,
             (Field::Real(v, _, _) | Field::Seconds(v), Value::Real(x)) => **v = *x,
-            (Field::OptionalSeconds(v), Value::Real(x)) => **v = Some(*x),
-            (Field::OptionalSeconds(v), Value::Unset) => **v = None,
+            (Field::OptionalSeconds(v) | Field::OptionalSecondsOrZero(v), Value::Real(x)) => **v = Some(*x),
+            (Field::OptionalSeconds(v) | Field::OptionalSecondsOrZero(v), Value::Unset) => **v = None,
             (Field::Flag(v), Value::Flag(b)) => **v = *b,
             (Field::Choice(c), Value::Choice(name)) => {
                 c.select(name);
@@ -220,6 +222,14 @@ impl Field<'_> {
                 let x = real(x).unwrap_or_default();
                 if !(x > 0.0 && x <= max_s) {
                     return Err(format!("must be a number of seconds above 0 and at most {max_s:e}, or `none`"));
+                }
+                **v = Some(x);
+            }
+            (Field::OptionalSecondsOrZero(v), Value::Unset) => **v = None,
+            (Field::OptionalSecondsOrZero(v), x) if real(x).is_some() => {
+                let x = real(x).unwrap_or_default();
+                if !(x >= 0.0 && x <= max_s) {
+                    return Err(format!("must be a number of seconds from 0 to {max_s:e}, or `none`"));
                 }
                 **v = Some(x);
             }

@@ -542,7 +542,11 @@ impl Params for QueueSpec {
         );
         v.field("discipline", Field::Choice(&mut self.discipline), "which waiting request is served next");
         v.field("overflow", Field::Choice(&mut self.overflow), "what happens when the queue is full");
-        v.field("retry_after", Field::OptionalSeconds(&mut self.retry_after), "Retry-After hint sent with rejections");
+        v.field(
+            "retry_after",
+            Field::OptionalSecondsOrZero(&mut self.retry_after),
+            "Retry-After hint sent with rejections",
+        );
         v.field(
             "block_timeout",
             Field::OptionalSeconds(&mut self.block_timeout),

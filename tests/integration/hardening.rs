@@ -227,7 +227,8 @@ fn item07_files_and_live_changes_share_one_set_of_bounds() {
         ("rate: 1.0", "slowdown: 2e6", "s.slowdown", "2e6"),
         ("rate: 1.0, retry: Retry(multiplier: 1000.0)", "", "c.retry.multiplier", "1000"),
         ("rate: 1.0", "service: LogNormal(mean: 1.0, cv: 1000.0)", "s.service.cv", "1000"),
-        ("rate: 1.0", "queue: Queue(retry_after: 0.0)", "s.queue.retry_after", "0"),
+        ("rate: 1.0", "queue: Queue(retry_after: -1.0)", "s.queue.retry_after", "-1"),
+        ("rate: 1.0", "queue: Queue(block_timeout: 0.0)", "s.queue.block_timeout", "0"),
     ];
     for (source, server, path, value) in cases {
         let file = error_of(&scenario(source, server));
@@ -237,7 +238,7 @@ fn item07_files_and_live_changes_share_one_set_of_bounds() {
         // The file's message quotes the live one: the same bound, said the same way.
         assert!(file.contains(&live), "{path}: file `{file}` vs live `{live}`");
         // A legal change is never refused because of the value held before.
-        let legal = if path.ends_with("retry_after") { "1" } else { "2" };
+        let legal = if path.ends_with("retry_after") || path.ends_with("timeout") { "1" } else { "2" };
         assert!(sim.set(path, legal).is_ok(), "{path} = {legal}");
     }
 }
