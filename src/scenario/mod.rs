@@ -273,7 +273,12 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
             let what = if names.contains(&to) { "is a source, not a service" } else { "does not exist" };
             let hint =
                 suggest(to, services.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
-            r.at(path, format!("target `{}` {what}; {hint}services are: {}", to.escape_debug(), services.join(", ")));
+            let known = if services.is_empty() {
+                "there is no service yet: add a `Service` node and send to it".to_string()
+            } else {
+                format!("services are: {}", services.join(", "))
+            };
+            r.at(path, format!("target `{}` {what}; {hint}{known}", to.escape_debug()));
         }
     };
     // The registry's bounds on every tunable field under `base` (paths as in the file).
