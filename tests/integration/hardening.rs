@@ -360,3 +360,26 @@ fn item12_quiet_steps_cost_nothing_and_change_nothing() {
         assert_eq!(straight.series(node), chunked.series(node), "{node}");
     }
 }
+
+/// Found by the fuzzer: crashing a node whose worker waits on a call that a route brought back
+/// into the same node handled that call twice (a slot freed twice, the slab corrupted).
+#[test]
+fn fuzz_regression_a_crash_ends_each_request_inside_once() {
+    let text = r#"Scenario(title: "t", duration: 22.3640, sample_every: 0.1351,
+  classes: [Class(name: "a", weight: 1.3134), Class(name: "b", priority: 1)],
+  nodes: {
+    "n0": Source(rate: 39.6086, arrivals: Schedule(points: [(0.0, 1.0915), (2.5627, 2.3023)], shape: Step), to: "n3"),
+    "n1": Source(rate: 41.7741, arrivals: Schedule(points: [(0.0, 0.7731), (5.4404, 2.8073)], shape: Step), to: "n2", timeout: 0.7079, cancel_on_timeout: true),
+    "n2": Service(workers: 2, service: Exponential(mean: 0.2096), calls: [Call(to: "n3", retry: Retry(max_attempts: 3, backoff: 0.0639, multiplier: 2.5477, jitter: Decorrelated, honour_retry_after: false))], routes: [Route(to: "n3", p: 0.5048)]),
+    "n3": Service(workers: 3, service: LogNormal(mean: 0.1761, cv: 1.0646), queue: Queue(capacity: 6, discipline: Lifo, overflow: Block), routes: [Route(to: "n2", p: 0.5760)]),
+  },
+  timeline: ["at 6.5607 for 4.0615 set n2.slowdown = 3", "at 16.9746 set n2.up = false"],
+)"#;
+    let mut sim = Sim::from_text("f.ron", text, Some(7)).unwrap();
+    sim.run_to_end();
+    let audit = sim.audit_in_system();
+    for (name, n) in &sim.report().nodes {
+        assert_eq!(n.arrivals, n.completed + n.errors + n.rejected + n.dropped + n.timed_out + n.in_system, "{name}");
+        assert_eq!(n.in_system, audit[name], "{name}: counted vs present");
+    }
+}
