@@ -98,11 +98,15 @@ impl LatencyHistogram {
 pub struct WindowHistogram {
     counts: Box<[u32; 512]>,
     total: u64,
+    /// The lowest and highest bucket holding a value: a sample reads and clears only those
+    /// (two compares per value recorded; most windows hold a few values in a few buckets).
+    lo: u16,
+    hi: u16,
 }
 
 impl Default for WindowHistogram {
     fn default() -> Self {
-        Self { counts: Box::new([0; 512]), total: 0 }
+        Self { counts: Box::new([0; 512]), total: 0, lo: 512, hi: 0 }
     }
 }
 
@@ -130,59 +134,55 @@ impl WindowHistogram {
 
     #[inline]
     pub fn record(&mut self, v: u64) {
-        self.counts[Self::index(v)] += 1;
+        let i = Self::index(v);
+        self.counts[i] += 1;
         self.total += 1;
+        self.lo = self.lo.min(i as u16);
+        self.hi = self.hi.max(i as u16);
     }
 
     pub fn is_empty(&self) -> bool {
         self.total == 0
     }
 
-    /// The values at the quantiles `qs` (ascending), in one pass over the buckets.
-    pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [u64; N] {
-        self.scan(qs).0
-    }
-
     /// [`WindowHistogram::quantiles`], then empties the histogram: the series' sample. Only
-    /// the buckets up to the last one holding a value are read (eight at a time) and zeroed,
-    /// so a window with few values costs little however wide the range of latencies.
+    /// the buckets between the lowest and the highest value are read and zeroed, so a window
+    /// with few values costs little however wide the range of latencies.
     pub fn take_quantiles<const N: usize>(&mut self, qs: [f64; N]) -> [u64; N] {
-        let (out, end) = self.scan(qs);
-        self.counts[..end].fill(0);
-        self.total = 0;
+        let out = self.quantiles(qs);
+        self.clear();
         out
     }
 
-    /// The quantiles, and the end of the buckets that hold values (a multiple of 8).
-    fn scan<const N: usize>(&self, qs: [f64; N]) -> ([u64; N], usize) {
+    /// The values at the quantiles `qs` (ascending), in one pass over the used buckets.
+    pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [u64; N] {
         let ranks = qs.map(|q| ((q * self.total as f64).ceil() as u64).clamp(1, self.total.max(1)));
         let mut out = [0; N];
+        if self.total == 0 {
+            return out;
+        }
+        let (lo, hi) = (usize::from(self.lo), usize::from(self.hi));
         let mut k = 0;
         let mut seen = 0u64;
-        let mut end = 0;
-        for (ci, chunk) in self.counts.chunks_exact(8).enumerate() {
-            if seen == self.total {
+        for (i, c) in self.counts[lo..=hi].iter().enumerate() {
+            seen += u64::from(*c);
+            while k < N && seen >= ranks[k] {
+                out[k] = Self::value(lo + i);
+                k += 1;
+            }
+            if k == N {
                 break;
             }
-            end = ci * 8 + 8;
-            if chunk.iter().fold(0, |a, c| a | c) == 0 {
-                continue;
-            }
-            for (j, c) in chunk.iter().enumerate() {
-                seen += u64::from(*c);
-                while k < N && seen >= ranks[k] {
-                    out[k] = Self::value(ci * 8 + j);
-                    k += 1;
-                }
-            }
         }
-        (out, end)
+        out
     }
 
     /// Empties the histogram.
     pub fn clear(&mut self) {
         if self.total > 0 {
-            let _ = self.take_quantiles([]);
+            self.counts[usize::from(self.lo)..=usize::from(self.hi)].fill(0);
+            self.total = 0;
+            (self.lo, self.hi) = (512, 0);
         }
     }
 }

@@ -72,7 +72,8 @@ impl Point {
         if self.span > 0.0 { self.completed as f64 / self.span } else { 0.0 }
     }
 
-    /// The point covering `a` then `b`, computed from their sums alone.
+    /// The point covering `a` then `b`: counts and sums; the averages are filled in by
+    /// [`Point::derived`] when the point is stored (a point still being merged needs none).
     fn merge(a: &Point, b: &Point) -> Point {
         let add3 = |x: [u128; 3], y: [u128; 3]| [x[0] + y[0], x[1] + y[1], x[2] + y[2]];
         let sums = Sums {
@@ -94,13 +95,14 @@ impl Point {
             queue_len_max: a.queue_len_max.max(b.queue_len_max),
             in_system: b.in_system,
             breaker: a.breaker.max(b.breaker),
+            t: b.t,
+            sums,
             ..Point::default()
         }
-        .derived(sums)
     }
 
     /// `k` ≥ 2 copies of this raw point merged, the last one ending at `t_ns`: the same as
-    /// merging them one by one (sums are integers).
+    /// merging them one by one (sums are integers); averages as in [`Point::merge`].
     fn repeated(&self, k: u64, t_ns: Nanos) -> Point {
         let (k64, k128) = (k, u128::from(k));
         let s = &self.sums;
@@ -123,25 +125,37 @@ impl Point {
             queue_len_max: self.queue_len_max,
             in_system: self.in_system,
             breaker: self.breaker,
+            t: t_ns as f64 / 1e9,
+            sums,
             ..Point::default()
         }
-        .derived(sums)
     }
 
-    /// Fills the averaged fields of a merged point from `sums`.
-    fn derived(mut self, sums: Sums) -> Point {
+    /// Fills the averaged fields of a merged point from its sums.
+    fn derived(mut self) -> Point {
+        let sums = self.sums;
         let n = self.completed as f64;
-        let per_completion = |x: u128| if self.completed > 0 { x as f64 / n / 1e9 } else { 0.0 };
+        let per_completion = |x: u128| if self.completed > 0 { to_f64(x) / n / 1e9 } else { 0.0 };
         let span = sums.span_ns as f64;
-        let per_time = |x: u128| if sums.span_ns > 0 { x as f64 / span } else { 0.0 };
+        let per_time = |x: u128| if sums.span_ns > 0 { to_f64(x) / span } else { 0.0 };
         self.t = sums.t_ns as f64 / 1e9;
         self.span = span / 1e9;
         [self.latency_p50, self.latency_p95, self.latency_p99] = sums.latency.map(per_completion);
         self.queue_len = per_time(sums.queue_area);
         self.busy = per_time(sums.busy_area);
-        self.utilization = if sums.workers_area > 0 { sums.busy_area as f64 / sums.workers_area as f64 } else { 0.0 };
-        self.sums = sums;
+        self.utilization =
+            if sums.workers_area > 0 { to_f64(sums.busy_area) / to_f64(sums.workers_area) } else { 0.0 };
         self
+    }
+}
+
+/// `x as f64`, through the one-instruction `u64` conversion when `x` fits (the same value:
+/// both round the exact integer to the nearest double).
+#[inline]
+pub fn to_f64(x: u128) -> f64 {
+    match u64::try_from(x) {
+        Ok(x) => x as f64,
+        Err(_) => x as f64,
     }
 }
 
@@ -212,12 +226,15 @@ impl Series {
 
     /// Stores a completed point, halving the buffer (and doubling the step) when it is full.
     fn emit(&mut self, merged: Point) {
+        // A point that merged samples gets its averages now (decided before a compaction
+        // doubles the factor).
+        let merged = if self.factor > 1 { merged.derived() } else { merged };
         if self.points.len() == MAX_POINTS {
             self.points = self
                 .points
                 .chunks(2)
                 .map(|c| match c {
-                    [a, b] => Point::merge(a, b),
+                    [a, b] => Point::merge(a, b).derived(),
                     [a] => *a,
                     _ => unreachable!("chunks(2) yields one or two items"),
                 })

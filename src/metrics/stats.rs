@@ -85,7 +85,7 @@ impl Gauge {
         self.window_area = self.area;
         let max = self.window_max.max(self.value);
         self.window_max = self.value;
-        let mean = if span == 0 { self.value as f64 } else { area as f64 / span as f64 };
+        let mean = if span == 0 { self.value as f64 } else { super::series::to_f64(area) / span as f64 };
         (mean, area, max)
     }
 }

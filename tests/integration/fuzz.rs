@@ -22,7 +22,7 @@ use rand::{RngExt as _, SeedableRng};
 use sluice::{Sim, Stop};
 
 /// Cases in a plain `cargo test`.
-const CASES: u64 = 150;
+const CASES: u64 = 400;
 /// Wall budget per case (debug builds on a loaded 2-core machine included).
 const BUDGET: Duration = Duration::from_secs(20);
 /// Events handled per run at most: keeps every case small; the run limits are what is tested.
