@@ -143,8 +143,7 @@ impl Point {
         [self.latency_p50, self.latency_p95, self.latency_p99] = sums.latency.map(per_completion);
         self.queue_len = per_time(sums.queue_area);
         self.busy = per_time(sums.busy_area);
-        self.utilization =
-            if sums.workers_area > 0 { to_f64(sums.busy_area) / to_f64(sums.workers_area) } else { 0.0 };
+        self.utilization = if sums.workers_area > 0 { to_f64(sums.busy_area) / to_f64(sums.workers_area) } else { 0.0 };
         self
     }
 }
