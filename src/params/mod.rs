@@ -305,9 +305,10 @@ pub fn check_points(points: &[(f64, f64)]) -> Result<(), String> {
     let max_s = crate::engine::time::MAX_SECONDS;
     let finite = points.iter().all(|(t, m)| t.is_finite() && (0.0..=max_s).contains(t) && m.is_finite() && *m >= 0.0);
     if points.is_empty() || !finite || !points.windows(2).all(|w| w[0].0 < w[1].0) {
-        return Err("points are (time, multiplier) pairs with increasing times ≥ 0 and multipliers ≥ 0, \
-                    e.g. `[(0, 1), (60, 3)]`"
-            .into());
+        return Err(format!(
+            "must be (time, multiplier) pairs with increasing times from 0 to {max_s:e} s and multipliers ≥ 0, \
+             e.g. `[(0, 1), (60, 3)]`"
+        ));
     }
     Ok(())
 }
