@@ -244,7 +244,8 @@ fn run(path: &Path, a: RunArgs<'_>) -> ExitCode {
     if let Some(t) = a.until
         && !(t.is_finite() && (0.0..=max).contains(&t))
     {
-        say(&format!("sluice: --until {t}: expected a number of seconds from 0 to {max:e} (the clock's range)"));
+        let shown = if t.abs() < 1e15 { t.to_string() } else { format!("{t:e}") };
+        say(&format!("sluice: --until {shown}: expected a number of seconds from 0 to {max:e} (the clock's range)"));
         return code(exit::USAGE);
     }
     if a.max_population == Some(0) {

@@ -358,8 +358,9 @@ fn case(g: &mut Gen) -> Outcome {
 }
 
 /// Runs `n` cases from `seed`; returns the counts by outcome. Panics name the case and text.
-fn campaign(seed: u64, n: u64) -> BTreeMap<Outcome, u64> {
+fn campaign(seed: u64, n: u64) -> (BTreeMap<Outcome, u64>, Duration) {
     let mut counts = BTreeMap::new();
+    let mut slowest = Duration::ZERO;
     for i in 0..n {
         // One generator per case: a failing case replays alone from (seed, i).
         let mut g = Gen(Xoshiro256PlusPlus::seed_from_u64(seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
@@ -375,8 +376,9 @@ fn campaign(seed: u64, n: u64) -> BTreeMap<Outcome, u64> {
             }
         }
         assert!(took < BUDGET, "fuzz case {i} (seed {seed}) took {took:?}");
+        slowest = slowest.max(took);
     }
-    counts
+    (counts, slowest)
 }
 
 fn report(counts: &BTreeMap<Outcome, u64>) -> String {
@@ -385,7 +387,7 @@ fn report(counts: &BTreeMap<Outcome, u64>) -> String {
 
 #[test]
 fn random_scenarios_never_panic_hang_or_lose_requests() {
-    let counts = campaign(12, CASES);
+    let (counts, _) = campaign(12, CASES);
     let ran: u64 = counts.iter().filter(|(k, _)| !matches!(k, Outcome::Refused(_))).map(|(_, v)| v).sum();
     // The generator must reach both sides: runs and refusals.
     assert!((CASES / 4..CASES).contains(&ran), "{}", report(&counts));
@@ -399,9 +401,11 @@ fn fuzz_campaign() {
     let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
     let (seed, n) = (env("SLUICE_FUZZ_SEED", 2026), env("SLUICE_FUZZ_CASES", 10_000));
     let t = Instant::now();
-    let counts = campaign(seed, n);
+    let (counts, slowest) = campaign(seed, n);
     println!(
-        "fuzz campaign: seed {seed}, {n} cases, panics 0, hangs 0, {:.0} s; {}",
+        "fuzz campaign: seed {seed}, {n} cases, panics 0, hangs 0 (slowest case {:.0} ms, budget {} s), {:.0} s; {}",
+        slowest.as_secs_f64() * 1e3,
+        BUDGET.as_secs(),
         t.elapsed().as_secs_f64(),
         report(&counts)
     );
