@@ -37,7 +37,7 @@ pub mod model;
 pub mod params;
 pub mod scenario;
 
-pub use engine::Sim;
 pub use engine::sim::{EdgeView, NodeKind, NodeView};
+pub use engine::{Sim, Stop};
 pub use metrics::report::Report;
 pub use scenario::{Diagnostic, ScenarioError};

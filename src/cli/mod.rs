@@ -1,19 +1,20 @@
 //! The command line: `sluice run | check | bench | params`.
 //!
-//! Exit codes (stable, documented in the README):
-//! * 0 — success;
-//! * 1 — the scenario is invalid, or a `--set`/timeline change could not be applied;
-//! * 2 — bad command-line usage (unknown flag, malformed `--set`);
-//! * 3 — an output file or directory could not be written.
+//! Exit codes (stable, one meaning each, documented in the README) are the constants in
+//! [`exit`]; every line printed goes through [`exit::print`] so a closed or full stdout ends
+//! the program with a code instead of a panic.
 
-use std::io::Write as _;
+pub mod exit;
+pub mod files;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::engine::Sim;
+use crate::engine::{Sim, Stop};
 use crate::scenario::ScenarioError;
+use exit::{code, print, say};
 
 mod gui_args;
 
@@ -58,6 +59,10 @@ enum Command {
         /// Write each node's time series as DIR/<node>.csv.
         #[arg(long, value_name = "DIR")]
         csv: Option<PathBuf>,
+        /// Stop the run when more requests and clients than this are alive at once (default:
+        /// the scenario's `max_population`, else 2 000 000).
+        #[arg(long, value_name = "N")]
+        max_population: Option<u64>,
     },
     /// Validate scenarios; print `file:line:col: message` for every problem.
     Check {
@@ -91,14 +96,18 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            if e.use_stderr() {
+                let _ = e.print();
+                return code(exit::USAGE);
+            }
+            // `--help` and `--version` go to stdout, which may be a closed pipe.
+            return print(&e.render().to_string()).map_or_else(|c| c, |()| ExitCode::SUCCESS);
         }
     };
     match cli.command {
         None => default_run(),
-        Some(Command::Run { scenario, seed, until, sets, json, csv }) => {
-            run(&scenario, seed, until, &sets, json, csv.as_deref())
+        Some(Command::Run { scenario, seed, until, sets, json, csv, max_population }) => {
+            run(&scenario, RunArgs { seed, until, sets: &sets, json, csv: csv.as_deref(), max_population })
         }
         Some(Command::Check { scenarios }) => check(&scenarios),
         Some(Command::Params { scenario, node }) => params(&scenario, node.as_deref()),
@@ -108,8 +117,8 @@ pub fn main() -> ExitCode {
 }
 
 fn scenario_error(e: &ScenarioError) -> ExitCode {
-    eprintln!("{e}");
-    ExitCode::from(1)
+    say(&e.to_string());
+    code(exit::INVALID)
 }
 
 #[cfg(feature = "gui")]
@@ -119,8 +128,8 @@ fn gui(a: GuiArgs) -> ExitCode {
 
 #[cfg(not(feature = "gui"))]
 fn gui(_: GuiArgs) -> ExitCode {
-    eprintln!("sluice: this build has no desktop app (built without the `gui` feature); use `sluice run SCENARIO`");
-    ExitCode::from(1)
+    say("sluice: this build has no desktop app (built without the `gui` feature); use `sluice run SCENARIO`");
+    code(exit::NO_DISPLAY)
 }
 
 /// `sluice` with no arguments: the desktop app when built with it; otherwise the default
@@ -137,81 +146,107 @@ fn default_run() -> ExitCode {
         Ok(sim) => sim,
         Err(e) => return scenario_error(&e),
     };
-    eprintln!("sluice: running the default scenario `{name}` headless (see `sluice --help`)");
+    say(&format!("sluice: running the default scenario `{name}` headless (see `sluice --help`)"));
     sim.run_to_end();
-    print!("{}", sim.report().table());
-    ExitCode::SUCCESS
+    if let Err(c) = print(&sim.report().table()) {
+        return c;
+    }
+    stop_code(&sim).unwrap_or(ExitCode::SUCCESS)
 }
 
-fn run(
-    path: &Path,
+/// The exit code of a run a limit stopped early, after saying why on stderr.
+fn stop_code(sim: &Sim) -> Option<ExitCode> {
+    let stop = sim.stopped()?;
+    say(&format!("sluice: {stop}"));
+    Some(code(match stop {
+        Stop::PopulationCap { .. } => exit::POPULATION_CAP,
+        Stop::TimeStopped { .. } => exit::TIME_STOPPED,
+    }))
+}
+
+/// Options of `sluice run` besides the scenario.
+struct RunArgs<'a> {
     seed: Option<u64>,
     until: Option<f64>,
-    sets: &[String],
+    sets: &'a [String],
     json: bool,
-    csv: Option<&Path>,
-) -> ExitCode {
-    let mut sim = match Sim::from_file(path, seed) {
+    csv: Option<&'a Path>,
+    max_population: Option<u64>,
+}
+
+fn run(path: &Path, a: RunArgs<'_>) -> ExitCode {
+    // Flags first: a usage error should not wait for a scenario to load.
+    let max = crate::engine::time::MAX_SECONDS;
+    if let Some(t) = a.until
+        && !(t.is_finite() && (0.0..=max).contains(&t))
+    {
+        let shown = if t.abs() < 1e15 { t.to_string() } else { format!("{t:e}") };
+        say(&format!("sluice: --until {shown}: expected a number of seconds from 0 to {max:e} (the clock's range)"));
+        return code(exit::USAGE);
+    }
+    if a.max_population == Some(0) {
+        say("sluice: --max-population 0: expected a number of requests ≥ 1, e.g. --max-population 5000000");
+        return code(exit::USAGE);
+    }
+    let mut sim = match Sim::from_file(path, a.seed) {
         Ok(sim) => sim,
         Err(e) => return scenario_error(&e),
     };
-    for s in sets {
+    if let Some(n) = a.max_population {
+        sim.set_max_population(n);
+    }
+    for s in a.sets {
         let Some((p, v)) = s.split_once('=') else {
-            eprintln!("sluice: --set {s}: expected PATH=VALUE, e.g. --set server.workers=4");
-            return ExitCode::from(2);
+            say(&format!("sluice: --set {s}: expected PATH=VALUE, e.g. --set server.workers=4"));
+            return code(exit::USAGE);
         };
         if let Err(e) = sim.set(p.trim(), v.trim()) {
-            eprintln!("sluice: --set {s}: {e}");
-            return ExitCode::from(1);
+            say(&format!("sluice: --set {s}: {e}"));
+            return code(exit::INVALID);
         }
     }
-    match until {
-        Some(t) if !(t.is_finite() && t >= 0.0) => {
-            eprintln!("sluice: --until {t}: expected a number of seconds ≥ 0");
-            return ExitCode::from(2);
-        }
+    match a.until {
         Some(t) => sim.run_until(t),
         None => sim.run_to_end(),
     }
     let report = sim.report();
-    if let Some(dir) = csv
-        && let Err(e) = write_csv(&sim, dir)
+    if let Some(dir) = a.csv
+        && let Err(e) = files::write_csv(&sim, dir)
     {
-        eprintln!("sluice: cannot write CSV files to {}: {e}", dir.display());
-        return ExitCode::from(3);
+        say(&format!("sluice: cannot write CSV files to {}: {e}", dir.display()));
+        return code(exit::OUTPUT);
     }
-    let out = if json { report.to_json() + "\n" } else { report.table() };
-    if std::io::stdout().write_all(out.as_bytes()).is_err() {
-        return ExitCode::from(3);
+    let out = if a.json { report.to_json() + "\n" } else { report.table() };
+    if let Err(c) = print(&out) {
+        return c;
     }
-    if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if let Some(c) = stop_code(&sim) {
+        return c;
+    }
+    if report.errors.is_empty() { ExitCode::SUCCESS } else { code(exit::INVALID) }
 }
 
-/// Writes one CSV per node with its time series.
+/// Writes one CSV per node with its time series (see [`files::write_csv`]).
 pub fn write_csv(sim: &Sim, dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for name in sim.node_names() {
-        let mut w = csv::Writer::from_path(dir.join(format!("{name}.csv")))?;
-        for p in sim.series(&name) {
-            w.serialize(p)?;
-        }
-        w.flush()?;
-    }
-    Ok(())
+    files::write_csv(sim, dir)
 }
 
 fn check(paths: &[PathBuf]) -> ExitCode {
     let mut failed = false;
     for path in paths {
-        match Sim::from_file(path, None) {
-            Ok(sim) => println!("{}: ok ({})", path.display(), sim.scenario().title),
+        match Sim::check_file(path) {
+            Ok(title) => {
+                if let Err(c) = print(&format!("{}: ok ({title})\n", path.display())) {
+                    return c;
+                }
+            }
             Err(e) => {
-                eprintln!("{e}");
+                say(&e.to_string());
                 failed = true;
             }
         }
     }
-    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if failed { code(exit::INVALID) } else { ExitCode::SUCCESS }
 }
 
 fn params(path: &Path, node: Option<&str>) -> ExitCode {
@@ -223,12 +258,21 @@ fn params(path: &Path, node: Option<&str>) -> ExitCode {
     if let Some(n) = node
         && !names.iter().any(|x| x == n)
     {
-        eprintln!("sluice: no node named `{n}`; nodes are: {}", names.join(", "));
-        return ExitCode::from(1);
+        say(&format!("sluice: no node named `{n}`; nodes are: {}", names.join(", ")));
+        return code(exit::INVALID);
     }
     for name in names.iter().filter(|x| node.is_none_or(|n| n == x.as_str())) {
         for p in sim.params(name) {
-            println!("{:<40} {:<12} {}  ({})", p.path, p.value.to_string(), p.help, crate::params::describe(&p.kind));
+            let line = format!(
+                "{:<40} {:<12} {}  ({})\n",
+                p.path,
+                p.value.to_string(),
+                p.help,
+                crate::params::describe(&p.kind)
+            );
+            if let Err(c) = print(&line) {
+                return c;
+            }
         }
     }
     ExitCode::SUCCESS
@@ -254,8 +298,8 @@ pub fn bench_scenario(customers: u64, rho: f64) -> String {
 
 fn bench(customers: u64, rho: f64, repeat: u32) -> ExitCode {
     if !(rho > 0.0 && rho.is_finite()) || customers == 0 {
-        eprintln!("sluice bench: --rho must be > 0 and --customers > 0");
-        return ExitCode::from(2);
+        say("sluice bench: --rho must be > 0 and --customers > 0, e.g. --rho 0.9 --customers 200000");
+        return code(exit::USAGE);
     }
     let text = bench_scenario(customers, rho);
     let mut best: Option<(f64, u64, u64, f64)> = None;
@@ -273,11 +317,11 @@ fn bench(customers: u64, rho: f64, repeat: u32) -> ExitCode {
             best = Some((wall, served, r.events, r.nodes["server"].wait_s.mean));
         }
     }
-    let Some((wall, served, events, wait)) = best else { return ExitCode::from(1) };
-    println!(
-        "sluice customers={served} mean_wait={wait:.4} events={events} wall={wall:.3}s rate={:.0}/s ev_rate={:.0}/s",
+    let Some((wall, served, events, wait)) = best else { return code(exit::INVALID) };
+    let line = format!(
+        "sluice customers={served} mean_wait={wait:.4} events={events} wall={wall:.3}s rate={:.0}/s ev_rate={:.0}/s\n",
         served as f64 / wall,
         events as f64 / wall
     );
-    ExitCode::SUCCESS
+    print(&line).map_or_else(|c| c, |()| ExitCode::SUCCESS)
 }

@@ -140,6 +140,11 @@ impl Calendar {
     }
 
     /// Number of pending events (including stale ones not yet popped).
+    /// Events scheduled at `t`, in no particular order (for diagnostics, off the hot path).
+    pub fn events_at(&self, t: Nanos) -> impl Iterator<Item = Event> + '_ {
+        self.heap.iter().filter(move |s| s.time == t).map(|s| s.event)
+    }
+
     pub fn len(&self) -> usize {
         self.heap.len()
     }

@@ -16,6 +16,7 @@ use bevy::ecs::prelude::*;
 use bevy::ecs::system::SystemParam;
 
 use super::calendar::{Calendar, Event};
+use super::limits::{CHECK_EVERY, Limits, Stop};
 use super::time::{Nanos, nanos_to_secs};
 use crate::metrics::stats::NodeStats;
 use crate::model::policy::{BreakerState, Link, Transition};
@@ -23,60 +24,8 @@ use crate::model::request::{Call, Exchange, Slab};
 use crate::model::service::Service;
 use crate::model::source::Source;
 use crate::params::{self, Value, Visitor};
-use crate::scenario::schema::Arrivals;
 
-/// Where and why a timeline entry came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryOrigin {
-    /// Written in the scenario's `timeline`.
-    Scenario,
-    /// Applied live (`Sim::set`, `--set` during a run, the GUI).
-    User,
-    /// The automatic undo of an entry with a duration (`for 30`).
-    Revert,
-}
-
-/// One scheduled parameter change.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TimelineEntry {
-    pub at: Nanos,
-    pub path: String,
-    pub value: Value,
-    /// Undo the change after this long.
-    pub duration: Option<Nanos>,
-    pub origin: EntryOrigin,
-}
-
-/// Scheduled and applied parameter changes, in application order.
-#[derive(Debug, Default)]
-pub struct Timeline {
-    entries: Vec<TimelineEntry>,
-    next: usize,
-}
-
-impl Timeline {
-    /// Adds an entry, after every existing entry at the same time.
-    pub fn insert(&mut self, entry: TimelineEntry) {
-        let pos = self.entries[self.next..].partition_point(|e| e.at <= entry.at) + self.next;
-        self.entries.insert(pos, entry);
-    }
-
-    /// Time of the next entry not yet applied.
-    pub fn next_time(&self) -> Option<Nanos> {
-        self.entries.get(self.next).map(|e| e.at)
-    }
-
-    /// Every entry, applied or pending, in order.
-    pub fn entries(&self) -> &[TimelineEntry] {
-        &self.entries
-    }
-
-    /// How many entries have been applied.
-    pub fn applied(&self) -> usize {
-        self.next
-    }
-}
+pub use super::timeline::{EntryOrigin, Timeline, TimelineEntry};
 
 pub use super::log::{LogEntry, LogEvent};
 
@@ -127,6 +76,8 @@ pub struct Kernel {
     pub log: Vec<LogEntry>,
     /// Errors from timeline entries that could not be applied (reported, never panicking).
     pub errors: Vec<String>,
+    /// The population cap and the bound on events at one instant; `limits.stopped` once hit.
+    pub limits: Limits,
 }
 
 impl Kernel {
@@ -146,6 +97,7 @@ impl Kernel {
             classes,
             log: Vec::new(),
             errors: Vec::new(),
+            limits: Limits::default(),
         }
     }
 
@@ -211,6 +163,9 @@ pub struct Net<'w, 's> {
 pub fn advance(mut param: NetParam, request: Res<RunRequest>) {
     let mut net = param.net();
     let RunRequest { until, max_events } = *request;
+    if net.k.limits.stopped.is_some() {
+        return;
+    }
     let mut budget = max_events.unwrap_or(u64::MAX);
     loop {
         let boundary = net.k.next_sample.min(net.k.timeline.next_time().unwrap_or(Nanos::MAX));
@@ -224,10 +179,15 @@ pub fn advance(mut param: NetParam, request: Res<RunRequest>) {
                 net.k.now = t;
                 net.k.events += 1;
                 net.dispatch(event);
+                if net.k.events & (CHECK_EVERY - 1) == 0 && net.check_limits() {
+                    return;
+                }
             }
-            _ if boundary <= until => {
+            // `Nanos::MAX` is "never": no sample or change is due there (times in a scenario
+            // stop below 2^63 ns), and stepping onto it would repeat forever.
+            _ if boundary <= until && boundary != Nanos::MAX => {
                 net.k.now = boundary;
-                net.boundary(boundary);
+                net.boundary(boundary, until);
             }
             _ => break,
         }
@@ -266,21 +226,109 @@ impl Net<'_, '_> {
         }
     }
 
-    /// Samples at `t` if due, then applies the timeline entries at `t`.
-    fn boundary(&mut self, t: Nanos) {
-        if self.k.next_sample == t {
+    /// Samples at `t` if due, then applies the timeline entries at `t`; then, if nothing can
+    /// happen for a while, takes the quiet samples up to the next event at once.
+    fn boundary(&mut self, t: Nanos, until: Nanos) {
+        let sampled = self.k.next_sample == t;
+        if sampled {
             self.sample_all(t);
             self.k.next_sample = t.saturating_add(self.k.sample_every);
         }
-        while self.k.timeline.next_time() == Some(t) {
-            let i = self.k.timeline.next;
-            self.k.timeline.next += 1;
-            let entry = self.k.timeline.entries[i].clone();
+        let mut changed = false;
+        while let Some(entry) = self.k.timeline.pop_due(t) {
+            changed = true;
             if let Err(e) = self.apply_entry(&entry) {
                 let msg = format!("at {}s: {}: {e}", nanos_to_secs(t), entry.path);
                 self.k.errors.push(msg);
             }
         }
+        if sampled && !changed {
+            self.skip_quiet_samples(t, until);
+        }
+    }
+
+    /// Sampling cost that does not grow with the steps that pass without events: when the
+    /// next event (or change, or the horizon) is several steps away, the samples in between
+    /// are all alike, so after one real sample brings every window to its steady state the
+    /// rest are appended in bulk ([`NodeStats::sample_quiet`]), with exactly the series and
+    /// gauges that one sample per step gives.
+    fn skip_quiet_samples(&mut self, t: Nanos, until: Nanos) {
+        let step = self.k.sample_every;
+        // Only after the warm-up, where every window is a whole step.
+        if t < self.k.warmup.saturating_add(step) {
+            return;
+        }
+        // Samples strictly before the next event or change (those at its instant come after
+        // it and see it), and not past the horizon.
+        let limit = self
+            .k
+            .calendar
+            .peek_time()
+            .unwrap_or(Nanos::MAX)
+            .min(self.k.timeline.next_time().unwrap_or(Nanos::MAX))
+            .min(until.saturating_add(1));
+        let first = self.k.next_sample;
+        if first >= limit {
+            return;
+        }
+        let quiet = (limit - 1 - first) / step + 1;
+        if quiet < 3 {
+            return;
+        }
+        // One real sample: the windows of every node are now as steady as they stay.
+        self.k.now = first;
+        self.sample_all(first);
+        let rest = quiet - 1;
+        let last = first + rest * step;
+        for (_, mut stats) in &mut self.services {
+            stats.sample_quiet(first, rest, step);
+        }
+        for (_, mut stats, _) in &mut self.sources {
+            stats.sample_quiet(first, rest, step);
+        }
+        self.k.now = last;
+        self.k.next_sample = last.saturating_add(step);
+    }
+
+    /// Checks the run limits (every [`CHECK_EVERY`] events); true if the run must stop.
+    #[inline(never)]
+    fn check_limits(&mut self) -> bool {
+        let now = self.k.now;
+        let population = (self.k.calls.live() + self.k.exchanges.live()) as u64;
+        if population > self.k.limits.max_population {
+            let cap = self.k.limits.max_population;
+            self.k.limits.stopped = Some(Stop::PopulationCap { at: now, population, cap });
+        } else if self.k.limits.time_stopped(now) {
+            let events = self.k.limits.events_at_instant();
+            let nodes = self.nodes_due_at(now);
+            self.k.limits.stopped = Some(Stop::TimeStopped { at: now, events, nodes });
+        } else {
+            return false;
+        }
+        if let Some(stop) = &self.k.limits.stopped {
+            let reason = stop.to_string();
+            self.k.note("run", LogEvent::RunStopped { reason });
+        }
+        true
+    }
+
+    /// Names of the nodes with events pending at `t`, sorted (the members of a zero-time loop).
+    fn nodes_due_at(&self, t: Nanos) -> Vec<String> {
+        let mut entities = std::collections::BTreeSet::new();
+        for event in self.k.calendar.events_at(t) {
+            let node = match event {
+                Event::Arrival { source, .. } | Event::ThinkDone { source } | Event::PhaseSwitch { source, .. } => {
+                    Some(source.entity())
+                }
+                Event::ServiceDone { call, .. } | Event::BlockTimeout { call, .. } => Some(self.k.calls.get(call).node),
+                _ => None,
+            };
+            entities.extend(node);
+        }
+        let mut names: Vec<String> =
+            self.index.nodes.iter().filter(|(_, e)| entities.contains(*e)).map(|(n, _)| n.clone()).collect();
+        names.sort();
+        names
     }
 
     fn sample_all(&mut self, t: Nanos) {
@@ -328,10 +376,11 @@ impl Net<'_, '_> {
     /// before them.)
     pub fn check_param_now(&mut self, path: &str, value: &Value) -> Result<(), String> {
         let node = self.with_field(path, |field| field.check(value))?;
-        // Rules across fields (a uniform's half-width within its mean) involve numbers only:
-        // try the number, judge the node, put the old number back (exact for plain numbers;
-        // choices are not tried, since switching a family resets its sibling fields).
-        if !matches!(value, Value::Real(_) | Value::Count(_)) {
+        // Rules across fields (a uniform's half-width within its mean, a schedule's peak rate)
+        // involve numbers and points only: try the value, judge the node, put the old one back
+        // (exact for those; choices are not tried, since switching a family resets its
+        // sibling fields).
+        if !matches!(value, Value::Real(_) | Value::Count(_) | Value::Points(_)) {
             return Ok(());
         }
         let mut previous = None;
@@ -349,16 +398,14 @@ impl Net<'_, '_> {
     /// The first broken rule across the fields of `node`'s parameters, if any: what a single
     /// field's bounds cannot say (the scenario checker applies the same rules to files).
     fn spec_error(&self, node: Entity) -> Option<String> {
-        let dist = if let Ok((svc, _)) = self.services.get(node) {
-            Some(&svc.spec.service)
-        } else if let Ok((src, _, _)) = self.sources.get(node)
-            && let Arrivals::Closed { think, .. } = &src.spec.arrivals
-        {
-            Some(think)
+        let broken = if let Ok((svc, _)) = self.services.get(node) {
+            crate::scenario::rules::service(&svc.spec)
+        } else if let Ok((src, _, _)) = self.sources.get(node) {
+            crate::scenario::rules::source(&src.spec)
         } else {
             None
         };
-        dist.and_then(|d| d.validate().err())
+        broken.map(|(_, e)| e)
     }
 
     /// Reads the value at `path`.

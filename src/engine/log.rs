@@ -32,6 +32,8 @@ pub enum LogEvent {
     Breaker { from: BreakerState, to: BreakerState },
     /// A parameter was changed (scripted, by a user, or by the undo of a timed change).
     Changed { path: String, value: String },
+    /// The run hit one of its limits (the population cap, time that stopped advancing).
+    RunStopped { reason: String },
 }
 
 impl LogEvent {
@@ -39,7 +41,7 @@ impl LogEvent {
     /// (a breaker opening, a crash).
     pub fn severity(&self) -> u8 {
         match self {
-            LogEvent::Crashed | LogEvent::Breaker { to: BreakerState::Open, .. } => 2,
+            LogEvent::Crashed | LogEvent::RunStopped { .. } | LogEvent::Breaker { to: BreakerState::Open, .. } => 2,
             LogEvent::QueueFull => 1,
             _ => 0,
         }
@@ -55,6 +57,7 @@ impl fmt::Display for LogEvent {
             LogEvent::Restarted => f.write_str("restarted"),
             LogEvent::Breaker { from, to } => write!(f, "breaker {} -> {}", from.name(), to.name()),
             LogEvent::Changed { path, value } => write!(f, "set {path} = {value}"),
+            LogEvent::RunStopped { reason } => f.write_str(reason),
         }
     }
 }

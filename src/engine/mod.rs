@@ -15,11 +15,13 @@
 
 pub mod calendar;
 pub mod kernel;
+pub mod limits;
 pub mod live;
 pub mod log;
 pub mod rng;
 pub mod sim;
 pub mod time;
+pub mod timeline;
 
 use bevy::app::{App, Plugin};
 use bevy::ecs::schedule::{
@@ -27,6 +29,7 @@ use bevy::ecs::schedule::{
     SystemSet,
 };
 
+pub use limits::Stop;
 pub use sim::Sim;
 
 /// The schedule that advances the simulation. Run it with a [`kernel::RunRequest`] in place.

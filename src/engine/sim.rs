@@ -15,6 +15,7 @@ use bevy::ecs::system::SystemState;
 use bevy::ecs::world::World;
 
 use super::kernel::{EntryOrigin, Kernel, LogEntry, Net, NetParam, NodeIndex, RunRequest, TimelineEntry};
+use super::limits::Stop;
 use super::time::{Nanos, nanos_to_secs, secs_to_nanos};
 use super::{SimPlugin, SimSchedule};
 use crate::metrics::report::{AppliedChange, LinkReport, NodeReport, Report};
@@ -90,6 +91,20 @@ impl Sim {
         Self::build(scn, seed).map_err(|errors| timeline_errors(&src.name, &src.text, errors))
     }
 
+    /// Checks a scenario file as [`Sim::from_file`] does (syntax, rules, timeline against the
+    /// model) without starting it: nothing is scheduled, no client or request exists.
+    /// Returns the scenario's title.
+    pub fn check_file(path: impl AsRef<Path>) -> Result<String, ScenarioError> {
+        let src = scenario::Source::read(path.as_ref())?;
+        let scn = scenario::load(&src)?;
+        let mut app = App::empty();
+        app.add_plugins(SimPlugin);
+        let title = scn.title.clone();
+        spawn_scenario(app.world_mut(), &scn, scn.seed, false)
+            .map_err(|errors| timeline_errors(&src.name, &src.text, errors))?;
+        Ok(title)
+    }
+
     /// Builds from an in-memory scenario (validated here; errors are located at 1:1 paths).
     pub fn from_scenario(scn: Scenario, seed: Option<u64>) -> Result<Self, ScenarioError> {
         let spans = scenario::spans::SpanIndex::default();
@@ -101,7 +116,7 @@ impl Sim {
         let seed = seed.unwrap_or(scn.seed);
         let mut app = App::empty();
         app.add_plugins(SimPlugin);
-        spawn_scenario(app.world_mut(), &scn, seed)?;
+        spawn_scenario(app.world_mut(), &scn, seed, true)?;
         Ok(Self { app, scenario: scn, seed, wall: Duration::ZERO })
     }
 
@@ -141,6 +156,23 @@ impl Sim {
     /// Time of the next pending event, if any (may be a stale one).
     pub fn next_event_time(&self) -> Option<Nanos> {
         self.kernel().calendar.peek_time()
+    }
+
+    /// Why the run stopped before its horizon (population cap, time stopped), if it did.
+    pub fn stopped(&self) -> Option<&Stop> {
+        self.kernel().limits.stopped.as_ref()
+    }
+
+    /// Sets the population cap: the run stops when more requests are alive at once
+    /// (default: the scenario's `max_population`, else [`super::limits::DEFAULT_MAX_POPULATION`]).
+    pub fn set_max_population(&mut self, n: u64) {
+        self.app.world_mut().resource_mut::<Kernel>().limits.max_population = n.max(1);
+    }
+
+    /// Sets the bound on events at one instant (default
+    /// [`super::limits::DEFAULT_MAX_EVENTS_AT_INSTANT`]); the fuzz tests lower it.
+    pub fn set_max_events_at_instant(&mut self, n: u64) {
+        self.app.world_mut().resource_mut::<Kernel>().limits.max_events_at_instant = n.max(1);
     }
 
     /// Runs the event loop to `until` (ns), handling at most `max_events` events.
@@ -370,7 +402,6 @@ impl Sim {
             .iter()
             .filter_map(|(name, &e)| world.get::<Link>(e).map(|l| (name.clone(), LinkReport::new(l))))
             .collect();
-        let applied = k.timeline.applied();
         Report {
             scenario: self.scenario.title.clone(),
             seed: self.seed,
@@ -380,7 +411,9 @@ impl Sim {
             wall_s: self.wall.as_secs_f64(),
             nodes,
             links,
-            timeline: k.timeline.entries()[..applied]
+            timeline: k
+                .timeline
+                .applied_entries()
                 .iter()
                 .map(|e| AppliedChange {
                     at_s: nanos_to_secs(e.at),
@@ -389,6 +422,7 @@ impl Sim {
                 })
                 .collect(),
             errors: k.errors.clone(),
+            stopped: k.limits.stopped.as_ref().map(ToString::to_string),
         }
     }
 }

@@ -10,6 +10,14 @@ pub type Nanos = u64;
 /// Nanoseconds per second.
 pub const NANOS_PER_SEC: f64 = 1e9;
 
+/// The longest time a scenario, `--until` or any duration may name: 9.2e9 s (about 292
+/// years), just under 2^63 ns, so that sums of two in-range times cannot wrap and "never"
+/// (`Nanos::MAX`) stays distinct from every real instant.
+pub const MAX_SECONDS: f64 = 9.2e9;
+
+/// The highest arrival rate the 1 ns clock can represent: one request per nanosecond.
+pub const MAX_RATE: f64 = 1e9;
+
 /// Converts seconds to nanoseconds, rounding to the nearest nanosecond.
 ///
 /// Negative and NaN inputs become 0; values past the representable range saturate.

@@ -81,7 +81,7 @@ pub fn display_available() -> bool {
 pub fn run(opts: crate::cli::GuiArgs) -> ExitCode {
     if !display_available() {
         eprintln!("sluice: no display found (DISPLAY/WAYLAND_DISPLAY unset); run headless with `sluice run SCENARIO`");
-        return ExitCode::from(1);
+        return ExitCode::from(crate::cli::exit::NO_DISPLAY);
     }
     let mut state = match &opts.scenario {
         Some(path) => match GuiState::open(path, opts.seed) {

@@ -98,11 +98,15 @@ impl LatencyHistogram {
 pub struct WindowHistogram {
     counts: Box<[u32; 512]>,
     total: u64,
+    /// The lowest and highest bucket holding a value: a sample reads and clears only those
+    /// (two compares per value recorded; most windows hold a few values in a few buckets).
+    lo: u16,
+    hi: u16,
 }
 
 impl Default for WindowHistogram {
     fn default() -> Self {
-        Self { counts: Box::new([0; 512]), total: 0 }
+        Self { counts: Box::new([0; 512]), total: 0, lo: 512, hi: 0 }
     }
 }
 
@@ -130,25 +134,40 @@ impl WindowHistogram {
 
     #[inline]
     pub fn record(&mut self, v: u64) {
-        self.counts[Self::index(v)] += 1;
+        let i = Self::index(v);
+        self.counts[i] += 1;
         self.total += 1;
+        self.lo = self.lo.min(i as u16);
+        self.hi = self.hi.max(i as u16);
     }
 
     pub fn is_empty(&self) -> bool {
         self.total == 0
     }
 
-    /// The value at quantile `q` (0..=1), in the same unit as recorded.
-    /// The values at the quantiles `qs` (ascending), in one pass over the buckets.
+    /// [`WindowHistogram::quantiles`], then empties the histogram: the series' sample. Only
+    /// the buckets between the lowest and the highest value are read and zeroed, so a window
+    /// with few values costs little however wide the range of latencies.
+    pub fn take_quantiles<const N: usize>(&mut self, qs: [f64; N]) -> [u64; N] {
+        let out = self.quantiles(qs);
+        self.clear();
+        out
+    }
+
+    /// The values at the quantiles `qs` (ascending), in one pass over the used buckets.
     pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [u64; N] {
         let ranks = qs.map(|q| ((q * self.total as f64).ceil() as u64).clamp(1, self.total.max(1)));
         let mut out = [0; N];
+        if self.total == 0 {
+            return out;
+        }
+        let (lo, hi) = (usize::from(self.lo), usize::from(self.hi));
         let mut k = 0;
         let mut seen = 0u64;
-        for (i, c) in self.counts.iter().enumerate() {
+        for (i, c) in self.counts[lo..=hi].iter().enumerate() {
             seen += u64::from(*c);
             while k < N && seen >= ranks[k] {
-                out[k] = Self::value(i);
+                out[k] = Self::value(lo + i);
                 k += 1;
             }
             if k == N {
@@ -158,10 +177,12 @@ impl WindowHistogram {
         out
     }
 
+    /// Empties the histogram.
     pub fn clear(&mut self) {
         if self.total > 0 {
-            self.counts.fill(0);
+            self.counts[usize::from(self.lo)..=usize::from(self.hi)].fill(0);
             self.total = 0;
+            (self.lo, self.hi) = (512, 0);
         }
     }
 }
@@ -226,5 +247,14 @@ mod tests {
         }
         h.clear();
         assert!(h.is_empty());
+        assert!(h.counts.iter().all(|c| *c == 0));
+        // Taking the quantiles empties it with the same answer, and leaves every bucket zero.
+        let values = [3u64, 900, 1_000_000, 7_000_000_000, 5, 900];
+        for v in values {
+            h.record(v);
+        }
+        let expected = h.quantiles(qs);
+        assert_eq!(h.take_quantiles(qs), expected);
+        assert!(h.is_empty() && h.counts.iter().all(|c| *c == 0));
     }
 }

@@ -156,6 +156,9 @@ pub struct Report {
     /// Timeline entries that could not be applied.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// Why the run stopped before its horizon (a run limit), if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 fn q(h: &Histogram<u64>, p: f64) -> f64 {
@@ -328,6 +331,9 @@ impl Report {
         }
         for e in &self.errors {
             let _ = writeln!(out, "timeline error: {e}");
+        }
+        if let Some(s) = &self.stopped {
+            let _ = writeln!(out, "{s}");
         }
         out
     }

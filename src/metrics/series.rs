@@ -4,6 +4,11 @@
 //! merged pairwise and the step doubles (counts add, averages average, maxima take the max,
 //! quantiles take the count-weighted mean): an arbitrarily long run costs the same memory as a
 //! short one, and the series still covers the whole run.
+//!
+//! A merged point is computed from integer sums that it carries (span, gauge areas, quantile
+//! × count), so merging is exactly associative: `k` alike samples can be appended at once
+//! ([`Series::push_repeat`]) with the same result, bit for bit, as `k` single pushes, in time
+//! that does not grow with `k`. That is what keeps quiet stretches of a run cheap.
 
 use serde::Serialize;
 
@@ -42,6 +47,23 @@ pub struct Point {
     /// of them, and for a merged point the worst sample it covers, so compaction never hides
     /// an open breaker).
     pub breaker: f64,
+    /// The exact sums merged points are computed from (not part of the CSV).
+    #[serde(skip)]
+    pub sums: Sums,
+}
+
+/// Integer sums behind a point: merging adds them, so merging is exactly associative.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sums {
+    /// End of the interval and its length, nanoseconds.
+    pub t_ns: Nanos,
+    pub span_ns: Nanos,
+    /// ∫ value dt over the interval (value·ns) of queue length, busy and total workers.
+    pub queue_area: u128,
+    pub busy_area: u128,
+    pub workers_area: u128,
+    /// Σ quantile (ns) × completions, for p50, p95, p99.
+    pub latency: [u128; 3],
 }
 
 impl Point {
@@ -50,16 +72,19 @@ impl Point {
         if self.span > 0.0 { self.completed as f64 / self.span } else { 0.0 }
     }
 
+    /// The point covering `a` then `b`: counts and sums; the averages are filled in by
+    /// [`Point::derived`] when the point is stored (a point still being merged needs none).
     fn merge(a: &Point, b: &Point) -> Point {
-        let n = (a.completed + b.completed) as f64;
-        let wq = |x: f64, y: f64| {
-            if n > 0.0 { (x * a.completed as f64 + y * b.completed as f64) / n } else { 0.0 }
+        let add3 = |x: [u128; 3], y: [u128; 3]| [x[0] + y[0], x[1] + y[1], x[2] + y[2]];
+        let sums = Sums {
+            t_ns: b.sums.t_ns,
+            span_ns: a.sums.span_ns + b.sums.span_ns,
+            queue_area: a.sums.queue_area + b.sums.queue_area,
+            busy_area: a.sums.busy_area + b.sums.busy_area,
+            workers_area: a.sums.workers_area + b.sums.workers_area,
+            latency: add3(a.sums.latency, b.sums.latency),
         };
-        let span = a.span + b.span;
-        let wt = |x: f64, y: f64| if span > 0.0 { (x * a.span + y * b.span) / span } else { 0.0 };
         Point {
-            t: b.t,
-            span,
             arrivals: a.arrivals + b.arrivals,
             completed: a.completed + b.completed,
             errors: a.errors + b.errors,
@@ -67,16 +92,69 @@ impl Point {
             dropped: a.dropped + b.dropped,
             timed_out: a.timed_out + b.timed_out,
             retries: a.retries + b.retries,
-            latency_p50: wq(a.latency_p50, b.latency_p50),
-            latency_p95: wq(a.latency_p95, b.latency_p95),
-            latency_p99: wq(a.latency_p99, b.latency_p99),
-            queue_len: wt(a.queue_len, b.queue_len),
             queue_len_max: a.queue_len_max.max(b.queue_len_max),
-            busy: wt(a.busy, b.busy),
-            utilization: wt(a.utilization, b.utilization),
             in_system: b.in_system,
             breaker: a.breaker.max(b.breaker),
+            t: b.t,
+            sums,
+            ..Point::default()
         }
+    }
+
+    /// `k` ≥ 2 copies of this raw point merged, the last one ending at `t_ns`: the same as
+    /// merging them one by one (sums are integers); averages as in [`Point::merge`].
+    fn repeated(&self, k: u64, t_ns: Nanos) -> Point {
+        let (k64, k128) = (k, u128::from(k));
+        let s = &self.sums;
+        let sums = Sums {
+            t_ns,
+            span_ns: s.span_ns * k64,
+            queue_area: s.queue_area * k128,
+            busy_area: s.busy_area * k128,
+            workers_area: s.workers_area * k128,
+            latency: s.latency.map(|x| x * k128),
+        };
+        Point {
+            arrivals: self.arrivals * k64,
+            completed: self.completed * k64,
+            errors: self.errors * k64,
+            rejected: self.rejected * k64,
+            dropped: self.dropped * k64,
+            timed_out: self.timed_out * k64,
+            retries: self.retries * k64,
+            queue_len_max: self.queue_len_max,
+            in_system: self.in_system,
+            breaker: self.breaker,
+            t: t_ns as f64 / 1e9,
+            sums,
+            ..Point::default()
+        }
+    }
+
+    /// Fills the averaged fields of a merged point from its sums.
+    fn derived(mut self) -> Point {
+        let sums = self.sums;
+        let n = self.completed as f64;
+        let per_completion = |x: u128| if self.completed > 0 { to_f64(x) / n / 1e9 } else { 0.0 };
+        let span = sums.span_ns as f64;
+        let per_time = |x: u128| if sums.span_ns > 0 { to_f64(x) / span } else { 0.0 };
+        self.t = sums.t_ns as f64 / 1e9;
+        self.span = span / 1e9;
+        [self.latency_p50, self.latency_p95, self.latency_p99] = sums.latency.map(per_completion);
+        self.queue_len = per_time(sums.queue_area);
+        self.busy = per_time(sums.busy_area);
+        self.utilization = if sums.workers_area > 0 { to_f64(sums.busy_area) / to_f64(sums.workers_area) } else { 0.0 };
+        self
+    }
+}
+
+/// `x as f64`, through the one-instruction `u64` conversion when `x` fits (the same value:
+/// both round the exact integer to the nearest double).
+#[inline]
+pub fn to_f64(x: u128) -> f64 {
+    match u64::try_from(x) {
+        Ok(x) => x as f64,
+        Err(_) => x as f64,
     }
 }
 
@@ -108,17 +186,59 @@ impl Series {
             return;
         }
         self.pending_n = 0;
+        self.emit(merged);
+    }
+
+    /// Appends `n` copies of the raw sample `p`, the i-th (from 0) ending at
+    /// `first_t + i·step` ns: exactly what `n` calls of [`Series::push`] give, in time that
+    /// grows with the points kept, not with `n`.
+    pub fn push_repeat(&mut self, p: &Point, n: u64, first_t: Nanos, step: Nanos) {
+        let at = |i: u64| first_t + i * step;
+        let mut done = 0;
+        while done < n {
+            let room = u64::from(self.factor - self.pending_n);
+            let take = room.min(n - done);
+            let last = at(done + take - 1);
+            let block = if take == 1 {
+                let mut one = *p;
+                one.sums.t_ns = last;
+                one.t = last as f64 / 1e9;
+                one
+            } else {
+                p.repeated(take, last)
+            };
+            let merged = match self.pending.take() {
+                Some(prev) => Point::merge(&prev, &block),
+                None => block,
+            };
+            done += take;
+            // `take ≤ room < 2^32`: the factor is a u32.
+            self.pending_n += take as u32;
+            if self.pending_n < self.factor {
+                self.pending = Some(merged);
+            } else {
+                self.pending_n = 0;
+                self.emit(merged);
+            }
+        }
+    }
+
+    /// Stores a completed point, halving the buffer (and doubling the step) when it is full.
+    fn emit(&mut self, merged: Point) {
+        // A point that merged samples gets its averages now (decided before a compaction
+        // doubles the factor).
+        let merged = if self.factor > 1 { merged.derived() } else { merged };
         if self.points.len() == MAX_POINTS {
             self.points = self
                 .points
                 .chunks(2)
                 .map(|c| match c {
-                    [a, b] => Point::merge(a, b),
+                    [a, b] => Point::merge(a, b).derived(),
                     [a] => *a,
                     _ => unreachable!("chunks(2) yields one or two items"),
                 })
                 .collect();
-            self.factor *= 2;
+            self.factor = self.factor.saturating_mul(2);
         }
         self.points.push(merged);
     }
@@ -143,7 +263,8 @@ mod tests {
         let mut s = Series::new(1_000_000_000);
         let n = MAX_POINTS * 5 + 3;
         for i in 0..n {
-            s.push(Point { t: (i + 1) as f64, span: 1.0, arrivals: 2, ..Point::default() });
+            let sums = Sums { t_ns: (i as u64 + 1) * 1_000_000_000, span_ns: 1_000_000_000, ..Sums::default() };
+            s.push(Point { t: (i + 1) as f64, span: 1.0, arrivals: 2, sums, ..Point::default() });
         }
         assert!(s.points().len() <= MAX_POINTS);
         let total: u64 = s.points().iter().map(|p| p.arrivals).sum();
@@ -152,5 +273,56 @@ mod tests {
         assert_eq!(total as f64, covered * 2.0);
         assert!(covered > n as f64 - s.step_secs());
         assert!(s.step_secs() >= 4.0 && s.step_secs().log2().fract() == 0.0);
+    }
+
+    fn raw(t_ns: Nanos, arrivals: u64, completed: u64, queue: u64) -> Point {
+        let step = 1_000_000_000;
+        let sums = Sums {
+            t_ns,
+            span_ns: step,
+            queue_area: u128::from(queue) * u128::from(step),
+            busy_area: u128::from(step) / 3,
+            workers_area: u128::from(step),
+            latency: [u128::from(completed) * 7_000_000; 3],
+        };
+        Point {
+            t: t_ns as f64 / 1e9,
+            span: 1.0,
+            arrivals,
+            completed,
+            queue_len: queue as f64,
+            queue_len_max: queue as f64,
+            in_system: queue as f64,
+            sums,
+            ..Point::default()
+        }
+    }
+
+    #[test]
+    fn repeated_pushes_in_bulk_equal_single_pushes_bit_for_bit() {
+        let step = 1_000_000_000;
+        for (before, quiet) in [(0, 5), (3, 1), (7, 2), (1, 4100), (5000, 123_457), (2047, 9000)] {
+            let mut one = Series::new(step);
+            let mut bulk = Series::new(step);
+            for i in 0..before {
+                let p = raw((i + 1) * step, i % 5, i % 3, i % 4);
+                one.push(p);
+                bulk.push(p);
+            }
+            let q = raw((before + 1) * step, 0, 0, 2);
+            for i in 0..quiet {
+                let mut p = q;
+                p.sums.t_ns = (before + 1 + i) * step;
+                p.t = p.sums.t_ns as f64 / 1e9;
+                one.push(p);
+            }
+            bulk.push_repeat(&q, quiet, (before + 1) * step, step);
+            // And something after, to flush the pending point the same way.
+            for s in [&mut one, &mut bulk] {
+                s.push(raw((before + quiet + 1) * step, 9, 9, 9));
+            }
+            assert_eq!(one.points(), bulk.points(), "{before} then {quiet} quiet");
+            assert_eq!((one.factor, one.pending_n, one.pending), (bulk.factor, bulk.pending_n, bulk.pending));
+        }
     }
 }

@@ -12,7 +12,7 @@
 //! integrated over time from the warm-up on; means divide by the measured span.
 
 use super::histogram::{LatencyHistogram, WindowHistogram};
-use super::series::{Point, Series};
+use super::series::{Point, Series, Sums};
 use crate::engine::time::Nanos;
 use bevy::ecs::component::Component;
 
@@ -79,14 +79,14 @@ impl Gauge {
         if span == 0 { self.value as f64 } else { (self.area + tail) as f64 / span as f64 }
     }
 
-    /// Mean over the current window and starts a new one.
-    fn take_window(&mut self, span: Nanos) -> (f64, u64) {
+    /// Mean over the current window, its area and its maximum, and starts a new window.
+    fn take_window(&mut self, span: Nanos) -> (f64, u128, u64) {
         let area = self.area - self.window_area;
         self.window_area = self.area;
         let max = self.window_max.max(self.value);
         self.window_max = self.value;
-        let mean = if span == 0 { self.value as f64 } else { area as f64 / span as f64 };
-        (mean, max)
+        let mean = if span == 0 { self.value as f64 } else { super::series::to_f64(area) / span as f64 };
+        (mean, area, max)
     }
 }
 
@@ -171,6 +171,8 @@ pub struct NodeStats {
     /// breaker that opens and recovers between two samples still shows in the series.
     window_breaker: f64,
     pub series: Series,
+    /// The last sample appended (what a quiet step repeats, see [`NodeStats::sample_quiet`]).
+    last_point: Point,
 }
 
 impl NodeStats {
@@ -197,6 +199,7 @@ impl NodeStats {
             window_latency: WindowHistogram::default(),
             window_breaker: 0.0,
             series: Series::new(sample_step),
+            last_point: Point::default(),
         }
     }
 
@@ -290,12 +293,21 @@ impl NodeStats {
         let c = self.counters;
         let w = self.window_counters;
         self.window_counters = c;
-        let (queue_len, queue_len_max) = self.queue_len.take_window(span);
-        let (busy, _) = self.busy.take_window(span);
-        let (workers, _) = self.workers.take_window(span);
-        let (_, _) = self.inside.take_window(span);
+        let (queue_len, queue_area, queue_len_max) = self.queue_len.take_window(span);
+        let (busy, busy_area, _) = self.busy.take_window(span);
+        let (workers, workers_area, _) = self.workers.take_window(span);
+        let _ = self.inside.take_window(span);
         let [p50, p95, p99] =
-            if self.window_latency.is_empty() { [0; 3] } else { self.window_latency.quantiles([0.5, 0.95, 0.99]) };
+            if self.window_latency.is_empty() { [0; 3] } else { self.window_latency.take_quantiles([0.5, 0.95, 0.99]) };
+        let completed = c.completed - w.completed;
+        let sums = Sums {
+            t_ns: now,
+            span_ns: span,
+            queue_area,
+            busy_area,
+            workers_area,
+            latency: [p50, p95, p99].map(|q| u128::from(q) * u128::from(completed)),
+        };
         let point = Point {
             t: now as f64 / 1e9,
             span: span as f64 / 1e9,
@@ -315,9 +327,26 @@ impl NodeStats {
             utilization: if workers > 0.0 { busy / workers } else { 0.0 },
             in_system: self.inside.value as f64,
             breaker,
+            sums,
         };
-        self.window_latency.clear();
         self.series.push(point);
+        self.last_point = point;
+    }
+
+    /// Appends `n` samples after the one just taken at `last` (one every `step`), when no event
+    /// and no change touched the node since it: each would repeat that sample (the windows are
+    /// steady), so the gauges advance once and the series takes the copies in bulk.
+    pub fn sample_quiet(&mut self, last: Nanos, n: u64, step: Nanos) {
+        let end = last + n * step;
+        for g in [&mut self.queue_len, &mut self.busy, &mut self.workers, &mut self.inside] {
+            // Steady: the value held is the window's maximum; only the area grows.
+            g.advance(end, 0);
+            g.window_area = g.area;
+        }
+        let p = self.last_point;
+        self.series.push_repeat(&p, n, last + step, step);
+        self.last_point.sums.t_ns = end;
+        self.last_point.t = end as f64 / 1e9;
     }
 }
 

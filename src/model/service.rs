@@ -614,19 +614,25 @@ impl Net<'_, '_> {
     /// Everything inside a crashing node is lost; callers still waiting see an error
     /// (a reset connection).
     fn crash(&mut self, node: Entity) {
-        let victims: Vec<CallId> = self
+        let victims: Vec<(CallId, u32)> = self
             .k
             .calls
             .slots()
             .filter(|(_, c)| c.state != CallState::Free && c.node == node)
-            .map(|(id, _)| id)
+            .map(|(id, c)| (id, c.generation))
             .collect();
         if let Ok((mut svc, _)) = self.services.get_mut(node) {
             svc.queue.drain();
             svc.blocked.clear();
         }
-        for call in victims {
+        for (call, generation) in victims {
             let c = *self.k.calls.get(call);
+            // Handling one victim can end another first: cancelling a victim's downstream
+            // call ends that call wherever it went, including back here by a route; an answer
+            // can free a slot that a retry then reuses. Skip what is no longer this victim.
+            if c.state == CallState::Free || c.generation != generation || c.node != node {
+                continue;
+            }
             self.label_call(call, Label::Dropped);
             if let Ok((mut svc, _)) = self.services.get_mut(node) {
                 svc.inside -= 1;

@@ -155,11 +155,11 @@ impl Net<'_, '_> {
         let Ok((mut src, _, _)) = self.sources.get_mut(source) else { return };
         match src.spec.arrivals.clone() {
             Arrivals::Closed { clients, think } => {
+                // Each client is one pending think timer, nothing more (`clients` is bounded by
+                // the registry, and `sluice check` never gets here).
                 src.clients = clients;
-                let times: Vec<Nanos> =
-                    (0..clients).map(|_| now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0))).collect();
-                drop(src);
-                for at in times {
+                for _ in 0..clients {
+                    let at = now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0));
                     self.k.calendar.schedule(at, Event::ThinkDone { source: source.into() });
                 }
             }
@@ -343,10 +343,8 @@ impl Net<'_, '_> {
                     src.retiring -= back;
                     extra -= back;
                     src.clients += extra;
-                    let times: Vec<Nanos> =
-                        (0..extra).map(|_| now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0))).collect();
-                    drop(src);
-                    for at in times {
+                    for _ in 0..extra {
+                        let at = now.saturating_add(think.sample_nanos(&mut src.rng_think, 1.0));
                         self.k.calendar.schedule(at, Event::ThinkDone { source: source.into() });
                     }
                 } else {

@@ -66,10 +66,15 @@ impl fmt::Display for Value {
 /// A mutable view of one field, handed to a [`Visitor`].
 pub enum Field<'a> {
     Count(&'a mut u32, u32),
+    /// A count with an upper bound too (a closed loop's clients, a breaker's window: things
+    /// the simulator holds in memory one by one). Listed as a [`Kind::Count`].
+    CountUpTo(&'a mut u32, u32, u32),
     OptionalCount(&'a mut Option<u32>),
     Real(&'a mut f64, f64, f64),
     Seconds(&'a mut f64),
     OptionalSeconds(&'a mut Option<f64>),
+    /// Like `OptionalSeconds`, but 0 is a value too (a Retry-After of 0: retry at once).
+    OptionalSecondsOrZero(&'a mut Option<f64>),
     Flag(&'a mut bool),
     Choice(&'a mut dyn Choice),
     Points(&'a mut Vec<(f64, f64)>),
@@ -99,11 +104,11 @@ impl Field<'_> {
     /// The kind of this field.
     pub fn kind(&self) -> Kind {
         match self {
-            Field::Count(_, min) => Kind::Count { min: u64::from(*min) },
+            Field::Count(_, min) | Field::CountUpTo(_, min, _) => Kind::Count { min: u64::from(*min) },
             Field::OptionalCount(_) => Kind::OptionalCount,
             Field::Real(_, min, max) => Kind::Real { min: *min, max: *max },
             Field::Seconds(_) => Kind::Seconds,
-            Field::OptionalSeconds(_) => Kind::OptionalSeconds,
+            Field::OptionalSeconds(_) | Field::OptionalSecondsOrZero(_) => Kind::OptionalSeconds,
             Field::Flag(_) => Kind::Flag,
             Field::Choice(c) => Kind::Choice(c.names()),
             Field::Points(_) => Kind::Points,
@@ -113,10 +118,10 @@ impl Field<'_> {
     /// The current value.
     pub fn get(&self) -> Value {
         match self {
-            Field::Count(v, _) => Value::Count(u64::from(**v)),
+            Field::Count(v, _) | Field::CountUpTo(v, _, _) => Value::Count(u64::from(**v)),
             Field::OptionalCount(v) => v.map_or(Value::Unset, |n| Value::Count(u64::from(n))),
             Field::Real(v, _, _) | Field::Seconds(v) => Value::Real(**v),
-            Field::OptionalSeconds(v) => v.map_or(Value::Unset, Value::Real),
+            Field::OptionalSeconds(v) | Field::OptionalSecondsOrZero(v) => v.map_or(Value::Unset, Value::Real),
             Field::Flag(v) => Value::Flag(**v),
             Field::Choice(c) => Value::Choice(c.current().to_string()),
             Field::Points(p) => Value::Points(p.to_vec()),
@@ -135,12 +140,41 @@ impl Field<'_> {
                     Err(choice_error(c.names()))
                 }
             }
+            (Field::Choice(c), Value::Unset) if c.names().contains(&"none") => Ok(()),
             _ => {
                 let old = self.get();
                 self.set(value)?;
-                self.set(&old)
+                // Put the old value back as it was, bounds or not: a value the field already
+                // held must never make a legal change look illegal.
+                self.restore(&old);
+                Ok(())
             }
         }
+    }
+
+    /// Assigns a value read from this same field, without checking bounds.
+    fn restore(&mut self, old: &Value) {
+        match (self, old) {
+            (Field::Count(v, _) | Field::CountUpTo(v, _, _), Value::Count(n)) => **v = *n as u32,
+            (Field::OptionalCount(v), Value::Count(n)) => **v = Some(*n as u32),
+            (Field::OptionalCount(v), Value::Unset) => **v = None,
+            (Field::Real(v, _, _) | Field::Seconds(v), Value::Real(x)) => **v = *x,
+            (Field::OptionalSeconds(v) | Field::OptionalSecondsOrZero(v), Value::Real(x)) => **v = Some(*x),
+            (Field::OptionalSeconds(v) | Field::OptionalSecondsOrZero(v), Value::Unset) => **v = None,
+            (Field::Flag(v), Value::Flag(b)) => **v = *b,
+            (Field::Choice(c), Value::Choice(name)) => {
+                c.select(name);
+            }
+            (Field::Points(v), Value::Points(p)) => v.clone_from(p),
+            _ => {}
+        }
+    }
+
+    /// Checks the value the field holds against its bounds: how a scenario file is held to
+    /// the same bounds as `--set`, the timeline and the inspector.
+    pub fn validate(&mut self) -> Result<(), String> {
+        let current = self.get();
+        self.check(&current)
     }
 
     /// Assigns `value`, checking kind and bounds.
@@ -150,16 +184,23 @@ impl Field<'_> {
             Value::Count(n) => Some(*n as f64),
             _ => None,
         };
+        let max_s = crate::engine::time::MAX_SECONDS;
         match (self, value) {
             (Field::Count(v, min), Value::Count(n)) => {
-                let n = u32::try_from(*n).map_err(|_| format!("{n} is too large"))?;
+                let n = u32::try_from(*n).map_err(|_| format!("must be at most {}", u32::MAX))?;
                 if n < *min {
                     return Err(format!("must be at least {min}"));
                 }
                 **v = n;
             }
+            (Field::CountUpTo(v, min, max), Value::Count(n)) => {
+                if *n < u64::from(*min) || *n > u64::from(*max) {
+                    return Err(format!("must be between {min} and {max}"));
+                }
+                **v = *n as u32;
+            }
             (Field::OptionalCount(v), Value::Count(n)) => {
-                **v = Some(u32::try_from(*n).map_err(|_| format!("{n} is too large"))?);
+                **v = Some(u32::try_from(*n).map_err(|_| format!("must be at most {}, or `unbounded`", u32::MAX))?);
             }
             (Field::OptionalCount(v), Value::Unset) => **v = None,
             (Field::Real(v, min, max), x) if real(x).is_some() => {
@@ -171,16 +212,24 @@ impl Field<'_> {
             }
             (Field::Seconds(v), x) if real(x).is_some() => {
                 let x = real(x).unwrap_or_default();
-                if !(x >= 0.0 && x.is_finite()) {
-                    return Err("must be a non-negative number of seconds".into());
+                if !(x >= 0.0 && x <= max_s) {
+                    return Err(format!("must be a number of seconds from 0 to {max_s:e}"));
                 }
                 **v = x;
             }
             (Field::OptionalSeconds(v), Value::Unset) => **v = None,
             (Field::OptionalSeconds(v), x) if real(x).is_some() => {
                 let x = real(x).unwrap_or_default();
-                if !(x > 0.0 && x.is_finite()) {
-                    return Err("must be a positive number of seconds, or `none`".into());
+                if !(x > 0.0 && x <= max_s) {
+                    return Err(format!("must be a number of seconds above 0 and at most {max_s:e}, or `none`"));
+                }
+                **v = Some(x);
+            }
+            (Field::OptionalSecondsOrZero(v), Value::Unset) => **v = None,
+            (Field::OptionalSecondsOrZero(v), x) if real(x).is_some() => {
+                let x = real(x).unwrap_or_default();
+                if !(x >= 0.0 && x <= max_s) {
+                    return Err(format!("must be a number of seconds from 0 to {max_s:e}, or `none`"));
                 }
                 **v = Some(x);
             }
@@ -190,6 +239,11 @@ impl Field<'_> {
                     return Err(choice_error(c.names()));
                 }
             }
+            // `none` is read as "no value", but for a choice that has a variant named `none`
+            // (a retry's jitter) it is that variant.
+            (Field::Choice(c), Value::Unset) if c.names().contains(&"none") => {
+                c.select("none");
+            }
             (Field::Points(v), Value::Points(points)) => {
                 check_points(points)?;
                 v.clone_from(points);
@@ -198,6 +252,32 @@ impl Field<'_> {
         }
         Ok(())
     }
+}
+
+/// Every field of `p` whose value is outside its bounds, as (relative path, message).
+pub fn out_of_bounds(p: &mut dyn Params) -> Vec<(String, String)> {
+    struct Bounds {
+        prefix: Vec<String>,
+        out: Vec<(String, String)>,
+    }
+    impl Visitor for Bounds {
+        fn field(&mut self, name: &str, mut field: Field<'_>, _help: &'static str) {
+            if let Err(e) = field.validate() {
+                let mut path = self.prefix.clone();
+                path.push(name.to_string());
+                let value = field.get();
+                self.out.push((path.join("."), format!("`{name}` {e}, got {value}")));
+            }
+        }
+        fn group(&mut self, name: &str, params: &mut dyn Params) {
+            self.prefix.push(name.to_string());
+            params.visit(self);
+            self.prefix.pop();
+        }
+    }
+    let mut b = Bounds { prefix: Vec::new(), out: Vec::new() };
+    p.visit(&mut b);
+    b.out
 }
 
 fn choice_error(names: &[&str]) -> String {
@@ -219,13 +299,16 @@ pub fn describe(kind: &Kind) -> String {
     }
 }
 
-/// Checks a schedule's points: at least one, times increasing and ≥ 0, values ≥ 0, all finite.
+/// Checks a schedule's points: at least one, times increasing from 0 to the clock's range,
+/// multipliers ≥ 0, all finite.
 pub fn check_points(points: &[(f64, f64)]) -> Result<(), String> {
-    let finite = points.iter().all(|(t, m)| t.is_finite() && *t >= 0.0 && m.is_finite() && *m >= 0.0);
+    let max_s = crate::engine::time::MAX_SECONDS;
+    let finite = points.iter().all(|(t, m)| t.is_finite() && (0.0..=max_s).contains(t) && m.is_finite() && *m >= 0.0);
     if points.is_empty() || !finite || !points.windows(2).all(|w| w[0].0 < w[1].0) {
-        return Err("points are (time, multiplier) pairs with increasing times ≥ 0 and multipliers ≥ 0, \
-                    e.g. `[(0, 1), (60, 3)]`"
-            .into());
+        return Err(format!(
+            "must be (time, multiplier) pairs with increasing times from 0 to {max_s:e} s and multipliers ≥ 0, \
+             e.g. `[(0, 1), (60, 3)]`"
+        ));
     }
     Ok(())
 }

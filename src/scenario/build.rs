@@ -23,11 +23,12 @@ use crate::scenario::schema::CallPolicy;
 #[derive(bevy::ecs::component::Component, Debug, Clone)]
 pub struct NodeName(pub String);
 
-/// Spawns `scn` (already validated) with master `seed`, and schedules the first events.
+/// Spawns `scn` (already validated) with master `seed`, and with `start` schedules the first
+/// events (without, the model is only checked: `sluice check` allocates no client or request).
 ///
 /// Timeline entries whose path or value does not fit the model are returned as errors located
 /// at `timeline.N` by the caller.
-pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64) -> Result<(), Vec<(usize, String)>> {
+pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool) -> Result<(), Vec<(usize, String)>> {
     let classes: Vec<ClassInfo> = if scn.classes.is_empty() {
         vec![ClassInfo { name: "default".into(), weight: 1.0, priority: 0 }]
     } else {
@@ -138,34 +139,34 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64) -> Result<()
         }
     }
     let mut kernel = Kernel::new(seed, warmup, secs_to_nanos(scn.duration), sample_every, classes);
-    let mut errors = Vec::new();
-    for (i, line) in scn.timeline.iter().enumerate() {
-        match parse_timeline_entry(line) {
-            Ok(entry) => kernel.timeline.insert(entry),
-            Err(e) => errors.push((i, e)),
-        }
+    if let Some(n) = scn.max_population {
+        kernel.limits.max_population = n.max(1);
     }
     world.insert_resource(kernel);
     world.insert_resource(index.clone());
     world.insert_resource(RunRequest { until: 0, max_events: None });
-    // Check every timeline entry against the live parameter tree before anything runs.
-    let entries = world.resource::<Kernel>().timeline.entries().to_vec();
+    // Check every timeline entry against the live parameter tree before anything runs, in file
+    // order (so each error keeps its line), and schedule the good ones.
     let mut state = SystemState::<NetParam>::new(world);
     let Ok(mut param) = state.get_mut(world) else {
         return Err(vec![(0, "internal error: the simulation resources are missing".into())]);
     };
     let mut net = param.net();
-    for (i, entry) in entries.iter().enumerate() {
-        if let Err(e) = net.check_param(&entry.path, &entry.value) {
-            // Timeline lines and entries are in the same order only before sorting by time.
-            let line =
-                scn.timeline.iter().position(|l| parse_timeline_entry(l).is_ok_and(|p| p == *entry)).unwrap_or(i);
-            errors.push((line, e));
+    let mut errors = Vec::new();
+    for (i, line) in scn.timeline.iter().enumerate() {
+        match parse_timeline_entry(line) {
+            Ok(entry) => match net.check_param(&entry.path, &entry.value) {
+                Ok(()) => net.k.timeline.insert(entry),
+                Err(e) => errors.push((i, e)),
+            },
+            Err(e) => errors.push((i, e)),
         }
     }
-    let sources: Vec<Entity> = index.nodes.values().copied().filter(|e| net.sources.contains(*e)).collect();
-    for s in sources {
-        net.start_source(s);
+    if start {
+        let sources: Vec<Entity> = index.nodes.values().copied().filter(|e| net.sources.contains(*e)).collect();
+        for s in sources {
+            net.start_source(s);
+        }
     }
     state.apply(world);
     if errors.is_empty() { Ok(()) } else { Err(errors) }

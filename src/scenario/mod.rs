@@ -7,7 +7,10 @@
 //! [`build`] spawns a validated scenario into a Bevy world.
 
 pub mod build;
+pub mod cycles;
+pub mod errors;
 pub mod export;
+pub mod rules;
 pub mod schema;
 pub mod session;
 pub mod spans;
@@ -18,7 +21,7 @@ use std::path::Path;
 use crate::engine::kernel::{EntryOrigin, TimelineEntry};
 use crate::engine::time::secs_to_nanos;
 use crate::params::{self, suggest};
-use schema::{BreakerSpec, NodeSpec, RetrySpec, Scenario};
+use schema::{NodeSpec, Scenario};
 use spans::SpanIndex;
 
 /// One located problem.
@@ -32,8 +35,13 @@ pub struct Diagnostic {
 }
 
 impl fmt::Display for Diagnostic {
+    /// One line, whatever the file name or the message quotes from the file: control
+    /// characters are written escaped (`\n`), so one problem is always one line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+        let one_line = |s: &str| -> String {
+            s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+        };
+        write!(f, "{}:{}:{}: {}", one_line(&self.file), self.line, self.col, one_line(&self.message))
     }
 }
 
@@ -63,17 +71,36 @@ pub struct Source {
 }
 
 impl Source {
-    /// Reads a file; an I/O failure is reported as a diagnostic at 1:1.
+    /// Reads a file; an I/O failure or text that is not UTF-8 is reported as a diagnostic
+    /// (at 1:1, or where the first bad byte is).
     pub fn read(path: &Path) -> Result<Self, ScenarioError> {
         let name = path.display().to_string();
-        std::fs::read_to_string(path).map(|text| Self { name: name.clone(), text }).map_err(|e| ScenarioError {
-            diagnostics: vec![Diagnostic {
-                file: name,
-                line: 1,
-                col: 1,
-                message: format!("cannot read the scenario: {e}; check the path"),
-            }],
-        })
+        let fail = |line, col, message| ScenarioError {
+            diagnostics: vec![Diagnostic { file: name.clone(), line, col, message }],
+        };
+        let bytes = std::fs::read(path).map_err(|e| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::NotFound => "check the path",
+                std::io::ErrorKind::PermissionDenied => "make the file readable",
+                _ if path.is_dir() => "name a scenario file, not a folder",
+                _ => "name a readable scenario file",
+            };
+            fail(1, 1, format!("cannot read the scenario: {e}; {hint}"))
+        })?;
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(Self { name: name.clone(), text }),
+            Err(e) => {
+                let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let good = std::str::from_utf8(good).unwrap_or_default();
+                let line = good.matches('\n').count() + 1;
+                let col = good.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                Err(fail(
+                    line,
+                    col,
+                    "the scenario is not UTF-8 text (a byte here is not valid UTF-8); save the file as UTF-8".into(),
+                ))
+            }
+        }
     }
 }
 
@@ -120,49 +147,28 @@ pub fn parse(src: &Source) -> Result<Scenario, ScenarioError> {
             file: src.name.clone(),
             line: e.span.start.line.max(1),
             col: e.span.start.col.max(1),
-            message: explain(&e.code),
+            message: errors::explain(&e.code, &src.text, e.span.start.line, e.span.start.col),
         }],
     })
-}
-
-/// Turns a RON error into a message that says what to write.
-fn explain(code: &ron::Error) -> String {
-    use ron::Error as E;
-    let list = |xs: &[&str]| xs.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ");
-    let within = |outer: &Option<String>| outer.as_ref().map(|o| format!(" in `{o}`")).unwrap_or_default();
-    match code {
-        E::NoSuchStructField { expected, found, outer } => {
-            let hint =
-                suggest(found, expected.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
-            format!("unknown field `{found}`{}; {hint}expected one of {}", within(outer), list(expected))
-        }
-        E::NoSuchEnumVariant { expected, found, outer } => {
-            let hint =
-                suggest(found, expected.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
-            format!("unknown variant `{found}`{}; {hint}expected one of {}", within(outer), list(expected))
-        }
-        E::MissingStructField { field, outer } => {
-            format!("missing field `{field}`{}; add `{field}: …`", within(outer))
-        }
-        E::DuplicateStructField { field, outer } => {
-            format!("field `{field}` given twice{}; keep one", within(outer))
-        }
-        other => format!("{other}; see the scenario format in the README"),
-    }
 }
 
 /// A parsed `timeline` line: `at T [for D] set PATH = VALUE`.
 pub fn parse_timeline_entry(text: &str) -> Result<TimelineEntry, String> {
     const FORM: &str = "write `at SECONDS set NODE.FIELD = VALUE` (optionally `at 60 for 30 set …`)";
     let words: Vec<&str> = text.split_whitespace().collect();
-    let number = |s: &str| s.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0);
+    let max = crate::engine::time::MAX_SECONDS;
+    let number = |s: &str| s.parse::<f64>().ok().filter(|x| x.is_finite() && (0.0..=max).contains(x));
     let (at, rest) = match words.as_slice() {
-        ["at", t, rest @ ..] => (number(t).ok_or_else(|| format!("`{t}` is not a time in seconds; {FORM}"))?, rest),
+        ["at", t, rest @ ..] => {
+            (number(t).ok_or_else(|| format!("`{t}` is not a time in seconds from 0 to {max:e}; {FORM}"))?, rest)
+        }
         _ => return Err(format!("a timeline entry starts with `at`; {FORM}")),
     };
     let (duration, rest) = match rest {
         ["for", d, rest @ ..] => {
-            let d = number(d).filter(|d| *d > 0.0).ok_or_else(|| format!("`{d}` is not a duration; {FORM}"))?;
+            let d = number(d)
+                .filter(|d| *d > 0.0)
+                .ok_or_else(|| format!("`{d}` is not a duration in seconds above 0 and at most {max:e}; {FORM}"))?;
             (Some(d), rest)
         }
         _ => (None, rest),
@@ -189,19 +195,47 @@ pub fn parse_timeline_entry(text: &str) -> Result<TimelineEntry, String> {
 }
 
 /// Checks everything serde cannot. `spans` locates the problems in the original text.
+///
+/// Every tunable field is held to its bounds in the parameter registry (the same bounds as
+/// `--set`, the timeline and the inspector), and rules across fields come from [`rules`], which
+/// live changes obey too.
 pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), ScenarioError> {
     let mut r = Reporter::new(file, spans);
-    let finite_pos = |x: f64| x.is_finite() && x > 0.0;
-    if !finite_pos(scn.duration) {
-        r.at("duration", format!("duration must be a positive number of seconds, got {}", scn.duration));
+    let max_s = crate::engine::time::MAX_SECONDS;
+    let seconds = |x: f64| x.is_finite() && x > 0.0 && x <= max_s;
+    let duration_ok = seconds(scn.duration);
+    if !duration_ok {
+        r.at(
+            "duration",
+            format!("`duration` must be a number of seconds above 0 and at most {max_s:e}, got {}", scn.duration),
+        );
     }
-    if !(scn.warmup.is_finite() && scn.warmup >= 0.0 && scn.warmup < scn.duration) {
-        r.at("warmup", format!("warmup must be ≥ 0 and shorter than the duration, got {}", scn.warmup));
+    // Against a broken duration the warm-up cannot be judged; one message is enough.
+    if duration_ok && !(scn.warmup.is_finite() && scn.warmup >= 0.0 && scn.warmup < scn.duration) {
+        r.at(
+            "warmup",
+            format!(
+                "`warmup` must be ≥ 0 and shorter than the duration ({}), got {}; write e.g. `warmup: 0.0`",
+                scn.duration, scn.warmup
+            ),
+        );
     }
-    if !finite_pos(scn.sample_every) {
-        r.at("sample_every", "sample_every must be a positive number of seconds");
-    } else if scn.duration / scn.sample_every > 1e8 {
+    if !seconds(scn.sample_every) {
+        r.at(
+            "sample_every",
+            format!(
+                "`sample_every` must be a number of seconds above 0 and at most {max_s:e}, got {}",
+                scn.sample_every
+            ),
+        );
+    } else if duration_ok && scn.duration / scn.sample_every > 1e8 {
         r.at("sample_every", "sample_every is too small for this duration (over 10⁸ samples); use a larger step");
+    }
+    if scn.max_population == Some(0) {
+        r.at("max_population", "`max_population` must be at least 1; write e.g. `max_population: 5000000`");
+    }
+    if scn.title.chars().any(char::is_control) {
+        r.at("title", "`title` must be one line without control characters; put details in `description`");
     }
     if scn.nodes.is_empty() {
         r.at("nodes", "a scenario needs nodes; add a Source and a Service");
@@ -209,8 +243,18 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
     let mut class_names = Vec::new();
     for (i, c) in scn.classes.iter().enumerate() {
         let p = format!("classes.{i}");
+        if !rules::name_ok(&c.name) {
+            r.at(
+                &format!("{p}.name"),
+                format!(
+                    "class name `{}` is not allowed: use 1 to 64 letters, digits, `_` or `-`, e.g. `{}`",
+                    c.name.escape_debug(),
+                    rules::safe_name(&c.name)
+                ),
+            );
+        }
         if class_names.contains(&c.name.as_str()) {
-            r.at(&p, format!("class `{}` is defined twice; rename one", c.name));
+            r.at(&p, format!("class `{}` is defined twice; rename one", c.name.escape_debug()));
         }
         class_names.push(c.name.as_str());
         if !(c.weight.is_finite() && c.weight >= 0.0) {
@@ -230,20 +274,38 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
             let what = if names.contains(&to) { "is a source, not a service" } else { "does not exist" };
             let hint =
                 suggest(to, services.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
-            r.at(path, format!("target `{to}` {what}; {hint}services are: {}", services.join(", ")));
+            let known = if services.is_empty() {
+                "there is no service yet: add a `Service` node and send to it".to_string()
+            } else {
+                format!("services are: {}", services.join(", "))
+            };
+            r.at(path, format!("target `{}` {what}; {hint}{known}", to.escape_debug()));
         }
+    };
+    // The registry's bounds on every tunable field under `base` (paths as in the file).
+    let bounds = |r: &mut Reporter, base: &str, p: &mut dyn params::Params| -> bool {
+        let found = params::out_of_bounds(p);
+        for (path, message) in &found {
+            r.at(&format!("{base}.{path}"), message.clone());
+        }
+        found.is_empty()
     };
     for (name, node) in &scn.nodes {
         let base = format!("nodes.{name}");
-        if name.is_empty() || name.contains(['.', ' ', '>']) {
-            r.at(&base, format!("node name `{name}` may not be empty or contain `.`, `>` or spaces"));
+        if !rules::name_ok(name) {
+            r.at(
+                &base,
+                format!(
+                    "node name `{}` is not allowed: use 1 to 64 letters, digits, `_` or `-` (names become \
+                     parameter paths and file names), e.g. `{}`",
+                    name.escape_debug(),
+                    rules::safe_name(name)
+                ),
+            );
         }
         match node {
             NodeSpec::Source(s) => {
                 target(&mut r, &format!("{base}.to"), &s.to, name);
-                if !(s.rate.is_finite() && s.rate >= 0.0) {
-                    r.at(&format!("{base}.rate"), "rate must be a number of requests per second ≥ 0");
-                }
                 if let Some(c) = &s.class
                     && !class_names.contains(&c.as_str())
                     && !(scn.classes.is_empty() && c == "default")
@@ -251,57 +313,35 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
                     let hint = suggest(c, class_names.iter().copied())
                         .map(|s| format!("did you mean `{s}`? "))
                         .unwrap_or_default();
-                    r.at(&format!("{base}.class"), format!("unknown class `{c}`; {hint}define it under `classes`"));
+                    r.at(
+                        &format!("{base}.class"),
+                        format!("unknown class `{}`; {hint}define it under `classes`", c.escape_debug()),
+                    );
                 }
-                match &s.arrivals {
-                    schema::Arrivals::OnOff { on, off } if !(finite_pos(*on) && finite_pos(*off)) => {
-                        r.at(&format!("{base}.arrivals"), "OnOff needs positive `on` and `off` mean durations");
-                    }
-                    schema::Arrivals::Schedule { points, .. } => {
-                        if let Err(e) = params::check_points(points) {
-                            r.at(&format!("{base}.arrivals.points"), e);
-                        }
-                    }
-                    schema::Arrivals::Closed { think, .. } => {
-                        if let Err(e) = think.validate() {
-                            r.at(&format!("{base}.arrivals.think"), e);
-                        }
-                    }
-                    _ => {}
+                let ok = bounds(&mut r, &base, &mut s.clone()) & bounds(&mut r, &base, &mut s.policy());
+                if ok && let Some((path, e)) = rules::source(s) {
+                    r.at(&format!("{base}.{path}"), e);
                 }
-                check_policy(&mut r, &base, s.timeout, &s.retry, &s.breaker);
             }
             NodeSpec::Service(s) => {
-                if let Err(e) = s.service.validate() {
-                    r.at(&format!("{base}.service"), e);
-                }
-                if !(0.0..=1.0).contains(&s.error_rate) {
-                    r.at(&format!("{base}.error_rate"), "error_rate is a probability in [0, 1]");
-                }
-                if !(s.slowdown.is_finite() && s.slowdown >= 0.0) {
-                    r.at(&format!("{base}.slowdown"), "slowdown is a factor ≥ 0");
-                }
-                let q = &s.queue;
-                if q.retry_after.is_some_and(|x| !(x.is_finite() && x >= 0.0)) {
-                    r.at(&format!("{base}.queue.retry_after"), "retry_after is a duration ≥ 0 in seconds");
-                }
-                if q.block_timeout.is_some_and(|x| !finite_pos(x)) {
-                    r.at(&format!("{base}.queue.block_timeout"), "block_timeout is a positive duration in seconds");
-                }
+                let mut ok = bounds(&mut r, &base, &mut s.clone());
                 for (i, c) in s.calls.iter().enumerate() {
                     let p = format!("{base}.calls.{i}");
                     target(&mut r, &format!("{p}.to"), &c.to, name);
                     if s.calls[..i].iter().any(|o| o.to == c.to) {
                         r.at(&format!("{p}.to"), format!("`{}` is called twice; one call per target", c.to));
                     }
-                    check_policy(&mut r, &p, c.timeout, &c.retry, &c.breaker);
+                    ok &= bounds(&mut r, &p, &mut c.policy());
+                }
+                if ok && let Some((path, e)) = rules::service(s) {
+                    r.at(&format!("{base}.{path}"), e);
                 }
                 let mut total = 0.0;
                 for (i, route) in s.routes.iter().enumerate() {
                     let p = format!("{base}.routes.{i}");
                     target(&mut r, &format!("{p}.to"), &route.to, "");
                     if !(0.0..=1.0).contains(&route.p) {
-                        r.at(&format!("{p}.p"), "p is a probability in [0, 1]");
+                        r.at(&format!("{p}.p"), format!("`p` is a probability from 0 to 1, got {}", route.p));
                     }
                     total += route.p;
                 }
@@ -326,6 +366,17 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
             ),
         );
     }
+    if let Some(cycle) = cycles::zero_time_route_cycle(scn) {
+        r.at(
+            &format!("nodes.{}.routes", cycle[0]),
+            format!(
+                "routes form a loop {} that takes no simulated time (service mean 0 or slowdown 0, no calls, no \
+                 errors, p = 1): a request would circle forever at one instant; give a service on the loop a \
+                 positive service time, or route onwards with p < 1",
+                cycle.join(" → ")
+            ),
+        );
+    }
     for (i, line) in scn.timeline.iter().enumerate() {
         match parse_timeline_entry(line) {
             Ok(e) => {
@@ -336,7 +387,7 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
                         .unwrap_or_default();
                     r.at(
                         &format!("timeline.{i}"),
-                        format!("no node named `{node}`; {hint}nodes are: {}", names.join(", ")),
+                        format!("no node named `{}`; {hint}nodes are: {}", node.escape_debug(), names.join(", ")),
                     );
                 }
             }
@@ -344,39 +395,6 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
         }
     }
     r.finish()
-}
-
-fn check_policy(r: &mut Reporter, base: &str, timeout: Option<f64>, retry: &RetrySpec, breaker: &BreakerSpec) {
-    if timeout.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
-        r.at(&format!("{base}.timeout"), "timeout is a positive number of seconds (omit it for none)");
-    }
-    if retry.max_attempts == 0 {
-        r.at(&format!("{base}.retry.max_attempts"), "max_attempts counts the first attempt too; use 1 for no retries");
-    }
-    if !(retry.backoff.is_finite() && retry.backoff >= 0.0 && retry.max_backoff.is_finite() && retry.max_backoff >= 0.0)
-    {
-        r.at(&format!("{base}.retry"), "backoff and max_backoff are durations ≥ 0 in seconds");
-    }
-    if !(retry.multiplier.is_finite() && retry.multiplier >= 1.0) {
-        r.at(&format!("{base}.retry.multiplier"), "multiplier must be ≥ 1");
-    }
-    let pct = |x: f64| (0.0..=100.0).contains(&x);
-    if !pct(breaker.failure_rate) {
-        r.at(&format!("{base}.breaker.failure_rate"), "failure_rate is a percentage in [0, 100]");
-    }
-    if !pct(breaker.slow_call_rate) {
-        r.at(&format!("{base}.breaker.slow_call_rate"), "slow_call_rate is a percentage in [0, 100]");
-    }
-    if breaker.window == 0 || breaker.min_calls == 0 || breaker.half_open_calls == 0 {
-        r.at(&format!("{base}.breaker"), "window, min_calls and half_open_calls must be at least 1");
-    }
-    if !(breaker.open_wait.is_finite()
-        && breaker.open_wait >= 0.0
-        && breaker.slow_call_duration.is_finite()
-        && breaker.slow_call_duration >= 0.0)
-    {
-        r.at(&format!("{base}.breaker"), "open_wait and slow_call_duration are durations ≥ 0 in seconds");
-    }
 }
 
 /// A cycle in the synchronous call graph, if any (as a list of node names).

@@ -45,6 +45,10 @@ pub struct Scenario {
     /// Scripted changes: `"at 60 set db.slowdown = 5"`, `"at 60 for 30 set api.up = false"`.
     #[serde(default)]
     pub timeline: Vec<String>,
+    /// Population cap: the run stops (with its report so far) when more requests are alive at
+    /// once; default 2 000 000 (`--max-population` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_population: Option<u64>,
     /// Node positions on the GUI canvas (written back when nodes are dragged).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub layout: BTreeMap<String, (f32, f32)>,
@@ -506,7 +510,11 @@ impl Params for RetryOn<'_> {
 impl Params for BreakerSpec {
     fn visit(&mut self, v: &mut dyn Visitor) {
         v.field("enabled", Field::Flag(&mut self.enabled), "circuit breaker on this edge");
-        v.field("window", Field::Count(&mut self.window, 1), "sliding window, in calls");
+        v.field(
+            "window",
+            Field::CountUpTo(&mut self.window, 1, super::rules::MAX_WINDOW),
+            "sliding window, in calls (at most 1 000 000)",
+        );
         v.field("min_calls", Field::Count(&mut self.min_calls, 1), "no decision below this many calls");
         v.field("failure_rate", Field::Real(&mut self.failure_rate, 0.0, 100.0), "trip at ≥ this failure percentage");
         v.field(
@@ -534,7 +542,11 @@ impl Params for QueueSpec {
         );
         v.field("discipline", Field::Choice(&mut self.discipline), "which waiting request is served next");
         v.field("overflow", Field::Choice(&mut self.overflow), "what happens when the queue is full");
-        v.field("retry_after", Field::OptionalSeconds(&mut self.retry_after), "Retry-After hint sent with rejections");
+        v.field(
+            "retry_after",
+            Field::OptionalSecondsOrZero(&mut self.retry_after),
+            "Retry-After hint sent with rejections",
+        );
         v.field(
             "block_timeout",
             Field::OptionalSeconds(&mut self.block_timeout),
@@ -556,7 +568,11 @@ impl Params for ServiceSpec {
 
 impl Params for SourceSpec {
     fn visit(&mut self, v: &mut dyn Visitor) {
-        v.field("rate", Field::Real(&mut self.rate, 0.0, f64::INFINITY), "requests per second (open loop)");
+        v.field(
+            "rate",
+            Field::Real(&mut self.rate, 0.0, crate::engine::time::MAX_RATE),
+            "requests per second (open loop; at most one per nanosecond)",
+        );
         v.group("arrivals", &mut self.arrivals);
     }
 }
@@ -612,7 +628,11 @@ impl Params for Arrivals {
                 v.field("off", Field::Seconds(off), "mean OFF period");
             }
             Arrivals::Closed { clients, think } => {
-                v.field("clients", Field::Count(clients, 0), "closed-loop users");
+                v.field(
+                    "clients",
+                    Field::CountUpTo(clients, 0, super::rules::MAX_CLIENTS),
+                    "closed-loop users (at most 1 000 000)",
+                );
                 v.group("think", think);
             }
         }

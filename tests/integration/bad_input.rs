@@ -23,11 +23,17 @@ const CORPUS: &[Case] = &[
     ("missing field", "service: Exponential(mean: 0.5)", "error_rate: 0.1", (6, 81), "missing field `service`"),
     ("unknown target", "to: \"server\"", "to: \"sever\"", (5, 38), "did you mean `server`"),
     ("source as target", "to: \"server\"", "to: \"clients\"", (5, 38), "cannot send to itself"),
-    ("negative duration", "duration: 100.0", "duration: -5.0", (3, 5), "positive number of seconds"),
+    ("negative duration", "duration: 100.0", "duration: -5.0", (3, 5), "above 0"),
     ("warmup too long", "duration: 100.0,", "duration: 100.0, warmup: 200.0,", (3, 22), "warmup"),
-    ("bad probability", "workers: 2,", "workers: 2, error_rate: 1.5,", (6, 39), "probability"),
-    ("bad timeout", "timeout: 1.0", "timeout: 0.0", (5, 52), "timeout is a positive number"),
-    ("pareto alpha", "Exponential(mean: 0.5)", "Pareto(mean: 0.5, alpha: 0.9)", (6, 66), "alpha must be > 1"),
+    ("bad probability", "workers: 2,", "workers: 2, error_rate: 1.5,", (6, 39), "`error_rate` must be between 0 and 1"),
+    ("bad timeout", "timeout: 1.0", "timeout: 0.0", (5, 52), "`timeout` must be a number of seconds above 0"),
+    (
+        "pareto alpha",
+        "Exponential(mean: 0.5)",
+        "Pareto(mean: 0.5, alpha: 0.9)",
+        (6, 93),
+        "`alpha` must be between 1.0001 and 100",
+    ),
     ("bad timeline syntax", "at 10 set server.workers = 3", "at ten set server.workers = 3", (8, 16), "not a time"),
     ("timeline typo", "server.workers = 3", "server.wokers = 3", (8, 16), "did you mean `server.workers`"),
     ("timeline bad value", "server.workers = 3", "server.workers = many", (8, 16), "expects an integer"),
@@ -49,7 +55,13 @@ const CORPUS: &[Case] = &[
         "cycle",
     ),
     ("retry attempts", "timeout: 1.0", "timeout: 1.0, retry: Retry(max_attempts: 0)", (5, 79), "max_attempts"),
-    ("breaker rate", "timeout: 1.0", "timeout: 1.0, breaker: Breaker(failure_rate: 150.0)", (5, 83), "percentage"),
+    (
+        "breaker rate",
+        "timeout: 1.0",
+        "timeout: 1.0, breaker: Breaker(failure_rate: 150.0)",
+        (5, 83),
+        "`failure_rate` must be between 0 and 100",
+    ),
 ];
 
 #[test]

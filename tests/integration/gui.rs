@@ -203,7 +203,7 @@ fn without_a_display_the_app_says_so_in_one_line() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(i32::from(sluice::cli::exit::NO_DISPLAY)));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("no display") && err.contains("sluice run"), "{err}");

@@ -272,17 +272,25 @@ fn real_window(name: &str, args: &[&str]) -> Option<serde_json::Value> {
     Some(state)
 }
 
-/// Plays a real window from 0 past two plot windows: the plots' x range follows the clock,
-/// and the scripted slowdown of the database shows on its card.
+/// Plays a real window from 0 past two plot windows: the plots' x range follows the clock.
+/// Then, in a second window, the scripted slowdown of the database (t = 120–240 s) shows on its
+/// card while it is in force.
 #[test]
 fn a_real_window_played_past_two_windows_follows_the_clock_and_shows_the_slowdown() {
-    let Some(state) = real_window("follow", &["scenarios/three-tier.ron", "--speed", "400", "--play-to", "260"]) else {
+    let Some(state) = real_window("follow", &["scenarios/three-tier.ron", "--speed", "400", "--play-to", "250"])
+    else {
         return;
     };
-    assert_eq!(state["now_s"], 260.0, "{state}");
-    assert_eq!(state["plot_x"], serde_json::json!([140.0, 260.0]), "{state}");
+    assert_eq!(state["now_s"], 250.0, "{state}");
+    assert_eq!(state["plot_x"], serde_json::json!([130.0, 250.0]), "{state}");
+    assert!(!state["cards"]["db"].to_string().contains("slower"), "the slowdown ended at 240 s: {state}");
+    let Some(state) = real_window("slowdown", &["scenarios/three-tier.ron", "--speed", "400", "--play-to", "160"])
+    else {
+        return;
+    };
     let db = state["cards"]["db"].to_string();
-    assert!(db.contains("slower"), "the slowdown is on db's card: {db}");
+    assert!(db.contains("×6 slower for 80 s more"), "the slowdown is on db's card: {db}");
+    assert_eq!(state["plot_x"], serde_json::json!([40.0, 160.0]), "{state}");
 }
 
 /// What File → Export scenario… writes from a real window replays the window's run.

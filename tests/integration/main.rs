@@ -7,6 +7,9 @@
 //! * `phenomena` — the behaviours users look for (cascades, blocking backpressure, crashes).
 //! * `conservation` — the counting identity as a property over random scenarios.
 //! * `bad_input` — broken scenarios give located errors and never panic.
+//! * `hardening` — hostile input (issue 12): one regression test per item.
+//! * `fuzz` — random structured scenarios: no panic, no hang, located errors, conservation,
+//!   determinism (a longer campaign with `SLUICE_FUZZ_CASES`).
 //! * `cli` — the binary's commands, output formats and exit codes.
 //! * `scenarios` — every shipped scenario validates and runs.
 //! * `watch_claims` — each shipped scenario's *what to watch* notes hold in a headless run.
@@ -18,10 +21,12 @@ mod bad_input;
 mod cli;
 mod conservation;
 mod determinism;
+mod fuzz;
 #[cfg(feature = "gui")]
 mod gui;
 #[cfg(feature = "gui")]
 mod gui_room;
+mod hardening;
 mod phenomena;
 mod policies;
 mod scenarios;

@@ -4,6 +4,7 @@
 //! model does not bear out contradicts them live.
 
 use sluice::Sim;
+use sluice::engine::log::LogEvent;
 use sluice::metrics::series::Point;
 
 fn load(name: &str, sets: &[(&str, &str)]) -> Sim {
@@ -42,8 +43,11 @@ fn queue_max(sim: &Sim, node: &str, from: f64, to: f64) -> f64 {
 
 /// Sim times at which the breaker on `edge` moved to `state` (`open`, `half_open`, `closed`).
 fn breaker_moves(sim: &Sim, edge: &str, state: &str) -> Vec<f64> {
-    let to = format!("-> {state}");
-    sim.log().iter().filter(|e| e.subject == edge && e.what.ends_with(&to)).map(|e| e.at as f64 / 1e9).collect()
+    sim.log()
+        .iter()
+        .filter(|e| e.subject == edge && matches!(e.event, LogEvent::Breaker { to, .. } if to.name() == state))
+        .map(|e| e.at as f64 / 1e9)
+        .collect()
 }
 
 #[test]

@@ -1,0 +1,62 @@
+//! Rules across fields, which one field's bounds in the parameter registry cannot say.
+//!
+//! The same functions judge a scenario file (`validate`), a live change (`Sim::set`, `--set`,
+//! the inspector) and a timeline entry when it comes due, so a file and a live change can never
+//! disagree. Each returns the field to blame, relative to the node, and what to write.
+
+use super::schema::{Arrivals, ServiceSpec, SourceSpec};
+use crate::engine::time::MAX_RATE;
+
+/// The most clients a closed loop may have, and the largest breaker window: both are held in
+/// memory one by one.
+pub const MAX_CLIENTS: u32 = 1_000_000;
+pub const MAX_WINDOW: u32 = 1_000_000;
+
+/// Node and class names: 1 to 64 ASCII letters, digits, `_` and `-`. They become parameter
+/// paths (`api.workers`), report keys, table columns and file names (`--csv DIR/api.csv`).
+pub fn name_ok(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `name` with everything outside the safe set replaced by `_` (a suggestion for messages).
+pub fn safe_name(name: &str) -> String {
+    let s: String =
+        name.chars().take(64).map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    if s.is_empty() { "node".into() } else { s }
+}
+
+/// A source's broken rule, if any.
+pub fn source(s: &SourceSpec) -> Option<(&'static str, String)> {
+    match &s.arrivals {
+        Arrivals::Closed { think, .. } => think.validate().err().map(|e| ("arrivals.think", e)),
+        // Periods of mean 0 would switch on and off forever at one instant.
+        Arrivals::OnOff { on, off } if !(*on > 0.0 && *off > 0.0) => Some((
+            "arrivals",
+            format!(
+                "OnOff needs `on` and `off` mean periods above 0 seconds, got {on} and {off}; write e.g. `on: 10.0`"
+            ),
+        )),
+        arrivals => {
+            let peak = match arrivals {
+                Arrivals::Schedule { points, .. } => points.iter().map(|p| p.1).fold(0.0, f64::max),
+                _ => 1.0,
+            };
+            let top = s.rate * peak;
+            (top > MAX_RATE).then(|| {
+                (
+                    "rate",
+                    format!(
+                        "`rate` × the schedule's peak multiplier is {top:e} requests/s, above one per nanosecond \
+                         (1e9/s), the finest step the clock has; write a rate of at most 1e9 (and lower the \
+                         multipliers)"
+                    ),
+                )
+            })
+        }
+    }
+}
+
+/// A service's broken rule, if any.
+pub fn service(s: &ServiceSpec) -> Option<(&'static str, String)> {
+    s.service.validate().err().map(|e| ("service", e))
+}
