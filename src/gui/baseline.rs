@@ -52,7 +52,12 @@ impl Baseline {
 pub struct Summary {
     pub ok_per_s: f64,
     pub p99: f64,
+    pub completed: u64,
 }
+
+/// Completions below which a p99 says too little to compare (a run that completes almost
+/// nothing has a p99 of its few lucky requests).
+const MIN_FOR_P99: u64 = 20;
 
 impl Summary {
     pub fn of<'a>(points: impl Iterator<Item = &'a Point>) -> Self {
@@ -65,6 +70,7 @@ impl Summary {
         Self {
             ok_per_s: if span > 0.0 { done as f64 / span } else { 0.0 },
             p99: if done > 0 { p99 / done as f64 } else { 0.0 },
+            completed: done,
         }
     }
 }
@@ -73,7 +79,8 @@ impl Summary {
 pub fn compare(live: &Summary, base: &Summary) -> Option<String> {
     let differs = |a: f64, b: f64| (a - b).abs() > 0.05 * a.abs().max(b.abs()) && (a - b).abs() > 1e-9;
     let mut parts = Vec::new();
-    if differs(live.p99, base.p99) && (live.p99 > 0.0 || base.p99 > 0.0) {
+    let comparable = live.completed >= MIN_FOR_P99 && base.completed >= MIN_FOR_P99;
+    if comparable && differs(live.p99, base.p99) {
         parts.push(format!("p99 {}", signed_duration(live.p99 - base.p99)));
     }
     if differs(live.ok_per_s, base.ok_per_s) {
@@ -104,12 +111,14 @@ mod tests {
 
     #[test]
     fn notes_say_how_the_live_run_differs() {
-        let base = Summary { ok_per_s: 80.0, p99: 0.9 };
-        let live = Summary { ok_per_s: 80.5, p99: 0.48 };
+        let base = Summary { ok_per_s: 80.0, p99: 0.9, completed: 800 };
+        let live = Summary { ok_per_s: 80.5, p99: 0.48, completed: 805 };
         assert_eq!(compare(&live, &base).as_deref(), Some("p99 −420 ms vs baseline"));
-        let live = Summary { ok_per_s: 20.0, p99: 2.4 };
+        let live = Summary { ok_per_s: 20.0, p99: 2.4, completed: 200 };
         assert_eq!(compare(&live, &base).as_deref(), Some("p99 +1.5 s · ok/s −60 vs baseline"));
         assert_eq!(compare(&base, &base), None, "identical runs say nothing");
+        let starved = Summary { ok_per_s: 0.5, p99: 0.1, completed: 5 };
+        assert_eq!(compare(&starved, &base).as_deref(), Some("ok/s −80 vs baseline"), "no p99 from 5 requests");
     }
 
     #[test]
@@ -119,6 +128,6 @@ mod tests {
             Point { t: 2.0, span: 1.0, completed: 10, latency_p99: 3.0, ..Point::default() },
         ];
         let s = Summary::of(pts.iter());
-        assert_eq!((s.ok_per_s, s.p99), (20.0, 1.5));
+        assert_eq!((s.ok_per_s, s.p99, s.completed), (20.0, 1.5, 40));
     }
 }

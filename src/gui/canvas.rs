@@ -432,6 +432,8 @@ struct CardContent {
     abandoned_rate: Option<f64>,
     /// How the live run differs from the pinned baseline ("p99 −420 ms vs baseline").
     versus: Option<String>,
+    /// Presenter mode: high contrast.
+    presenter: bool,
 }
 
 impl CardContent {
@@ -450,6 +452,7 @@ impl CardContent {
             fields: state.sim.live(&v.name),
             abandoned_rate: state.canvas.abandoned_rate(&v.name),
             versus: state.baseline.as_ref().and_then(|b| b.card_note(&state.sim, &v.name)),
+            presenter: state.presenter,
         }
     }
 
@@ -546,12 +549,18 @@ fn text_in(
     h
 }
 
-fn card_frame(painter: &egui::Painter, r: Rect, up: bool, level: Level, selected: bool, zoom: f32) {
-    let fill = if up { Color32::from_rgb(34, 38, 46) } else { Color32::from_rgb(80, 26, 26) };
+fn card_frame(painter: &egui::Painter, r: Rect, c: &CardContent, selected: bool, zoom: f32) {
+    // Presenter mode: a darker card and a heavier border, for contrast on a projector.
+    let fill = match (c.up, c.presenter) {
+        (true, false) => Color32::from_rgb(34, 38, 46),
+        (true, true) => Color32::from_rgb(12, 14, 18),
+        (false, _) => Color32::from_rgb(80, 26, 26),
+    };
     let radius = (6.0 * zoom).max(3.0);
     painter.rect_filled(r, radius, fill);
-    let border = level_colour(level);
-    painter.rect_stroke(r, radius, Stroke::new((2.5 * zoom).max(2.0), border), egui::StrokeKind::Inside);
+    let border = level_colour(c.level);
+    let width = if c.presenter { (4.0 * zoom).max(3.0) } else { (2.5 * zoom).max(2.0) };
+    painter.rect_stroke(r, radius, Stroke::new(width, border), egui::StrokeKind::Inside);
     if selected {
         painter.rect_stroke(r.expand(2.0), radius + 2.0, Stroke::new(1.5, Color32::WHITE), egui::StrokeKind::Outside);
     }
@@ -559,13 +568,15 @@ fn card_frame(painter: &egui::Painter, r: Rect, up: bool, level: Level, selected
 
 /// The small card: name, one key line, and the queue's fill as a thin bar.
 fn draw_summary(painter: &egui::Painter, r: Rect, c: &CardContent, selected: bool, zoom: f32) {
-    card_frame(painter, r, c.up, c.level, selected, zoom);
+    card_frame(painter, r, c, selected, zoom);
+    // Presenter mode: full-white secondary text for the back row.
+    let dim = if c.presenter { TEXT } else { DIM };
     let pad = (6.0 * zoom).max(3.0);
     let inner = r.width() - 2.0 * pad;
     let mut y = r.top() + pad;
     y += text_in(painter, pos2(r.left() + pad, y), c.name.clone(), 14.0 * zoom, TEXT, inner, 1);
     let colour =
-        if c.faults.is_empty() && c.level == Level::Green { DIM } else { level_colour(c.level.max(Level::Amber)) };
+        if c.faults.is_empty() && c.level == Level::Green { dim } else { level_colour(c.level.max(Level::Amber)) };
     // The key line wraps onto a second row when the card has room for it (above the bar).
     let size = (11.0 * zoom).max(MIN_TEXT);
     let rows = ((r.bottom() - pad - 4.0 - y) / (size * 1.25)).floor().clamp(0.0, 2.0) as usize;
@@ -620,7 +631,9 @@ fn gauge_slots(painter: &egui::Painter, bar: Rect, value: f64, max: usize) {
 /// The full card: name and kind, faults or health, gauges, state badges, counts and rates.
 /// Everything is laid out top-down and clipped to the card, so nothing spills out.
 fn draw_card(painter: &egui::Painter, r: Rect, c: &CardContent, selected: bool, zoom: f32) {
-    card_frame(painter, r, c.up, c.level, selected, zoom);
+    card_frame(painter, r, c, selected, zoom);
+    // Presenter mode: full-white secondary text for the back row.
+    let dim = if c.presenter { TEXT } else { DIM };
     let painter = painter.with_clip_rect(r.intersect(painter.clip_rect()));
     let z = zoom;
     let pad = 8.0 * z;
@@ -628,15 +641,15 @@ fn draw_card(painter: &egui::Painter, r: Rect, c: &CardContent, selected: bool, 
     let x = r.left() + pad;
     let bottom = r.bottom() - 5.0 * z;
     let mut y = r.top() + 5.0 * z;
-    let kind = painter.layout_no_wrap(c.kind.to_string(), FontId::proportional((9.5 * z).max(MIN_TEXT)), DIM);
+    let kind = painter.layout_no_wrap(c.kind.to_string(), FontId::proportional((9.5 * z).max(MIN_TEXT)), dim);
     let kind_w = kind.size().x;
-    painter.galley(pos2(r.right() - pad - kind_w, y + 3.0 * z), kind, DIM);
+    painter.galley(pos2(r.right() - pad - kind_w, y + 3.0 * z), kind, dim);
     y += text_in(&painter, pos2(x, y), c.name.clone(), 14.5 * z, TEXT, inner - kind_w - 6.0, 1) + 1.0 * z;
     // Faults in force, then what the colour means.
     if !c.faults.is_empty() {
         y += text_in(&painter, pos2(x, y), c.faults.join(" · "), BODY_TEXT * z, FLOW_RETRY, inner, 1);
     }
-    let colour = if c.level == Level::Green { DIM } else { level_colour(c.level) };
+    let colour = if c.level == Level::Green { dim } else { level_colour(c.level) };
     y += text_in(&painter, pos2(x, y), c.reason.clone(), BODY_TEXT * z, colour, inner, 1) + 3.0 * z;
     if let Some(versus) = &c.versus {
         y += text_in(&painter, pos2(x, y), versus.clone(), BODY_TEXT * z, VERSUS, inner, 1) + 2.0 * z;
@@ -650,7 +663,7 @@ fn draw_card(painter: &egui::Painter, r: Rect, c: &CardContent, selected: bool, 
             break;
         }
         let size = (10.0 * z).max(MIN_TEXT);
-        text_in(&painter, pos2(x, y), f.label.clone(), size, DIM, label_w, 1);
+        text_in(&painter, pos2(x, y), f.label.clone(), size, dim, label_w, 1);
         let bar = Rect::from_min_size(pos2(x + label_w, y + 2.0 * z), vec2(inner - label_w - value_w, 9.0 * z));
         match max {
             Some(m) if selected && (1.0..=48.0).contains(&m) => gauge_slots(&painter, bar, value, m as usize),

@@ -373,7 +373,7 @@ pub fn frame_ui(root: &mut egui::Ui, state: &mut GuiState) {
     egui::Panel::top("controls").show(root, |ui| panels::controls_ui(ui, state, &mut commands));
     // The side panel keeps the width the user dragged it to: its contents scroll rather than
     // widen it (a wide inspector row once grew it for good).
-    let side = if state.presenter { 460.0 } else { 330.0 };
+    let side = if state.presenter { 380.0 } else { 330.0 };
     egui::Panel::left(if state.presenter { "side-presenter" } else { "side" })
         .resizable(true)
         .default_size(side)

@@ -65,7 +65,10 @@ pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
     });
     ui.horizontal(|ui| {
         let current = state.scenario_name.clone();
-        egui::ComboBox::from_label("scenario").selected_text(state.sim.scenario().title.clone()).width(250.0).show_ui(
+        // In presenter mode the type is larger: the picker is narrower and the seed and
+        // run-until fields give way, so the row still fits a 1280-pixel window.
+        let picker = if state.presenter { 230.0 } else { 250.0 };
+        egui::ComboBox::from_label("scenario").selected_text(state.sim.scenario().title.clone()).width(picker).show_ui(
             ui,
             |ui| {
                 for entry in &state.catalog {
@@ -99,17 +102,21 @@ pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
         });
         ui.separator();
         let mut seed = state.sim.seed();
-        ui.label("seed");
-        ui.add(egui::DragValue::new(&mut seed).speed(1.0));
+        if !state.presenter {
+            ui.label("seed");
+            ui.add(egui::DragValue::new(&mut seed).speed(1.0));
+        }
         if ui.button("Reset").clicked() || seed != state.sim.seed() {
             out.push(Command::Reset { seed });
         }
-        ui.separator();
-        ui.add(egui::TextEdit::singleline(&mut state.run_until_text).desired_width(50.0).hint_text("time s"));
-        if ui.button("Run until").clicked() {
-            match state.run_until_text.trim().parse::<f64>() {
-                Ok(t) if t.is_finite() && t >= 0.0 => out.push(Command::RunUntil(t)),
-                _ => state.status = "run until: type a time in seconds".into(),
+        if !state.presenter {
+            ui.separator();
+            ui.add(egui::TextEdit::singleline(&mut state.run_until_text).desired_width(50.0).hint_text("time s"));
+            if ui.button("Run until").clicked() {
+                match state.run_until_text.trim().parse::<f64>() {
+                    Ok(t) if t.is_finite() && t >= 0.0 => out.push(Command::RunUntil(t)),
+                    _ => state.status = "run until: type a time in seconds".into(),
+                }
             }
         }
         ui.separator();

@@ -14,6 +14,7 @@ use bevy_egui::egui;
 use bevy_egui::egui::{Color32, Ui};
 use egui_plot::{Corner, Legend, Line, LineStyle, Plot, PlotPoints, Polygon};
 
+use super::health::Level;
 use super::palette;
 use super::state::GuiState;
 use crate::metrics::series::Point;
@@ -146,24 +147,29 @@ pub fn trouble(points: &[Point], capacity: Option<u32>) -> f64 {
     fill.min(1.0).max(refused_share).max(breaker / 2.0)
 }
 
-/// The nodes the plots compare: the selected one alone, or those in most trouble over the
-/// window (ties, such as a healthy system, broken by throughput, then name).
+/// The nodes the plots compare: the selected one alone, or those in most trouble — while
+/// following the clock, first by the health colour their cards show now (a slowed node whose
+/// callers' breakers shield it is red there, though it refuses nothing), then by [`trouble`]
+/// over the window; ties, such as a healthy system, by throughput, then name.
 pub fn nodes_to_plot(state: &GuiState, range: (f64, f64)) -> Vec<String> {
     let names = state.sim.node_names();
     if let Some(sel) = state.selected.as_ref().filter(|s| names.contains(s)) {
         return vec![sel.clone()];
     }
-    let mut ranked: Vec<(f64, f64, String)> = names
+    let following = state.plot_focus.is_none();
+    let mut ranked: Vec<(Level, f64, f64, String)> = names
         .into_iter()
         .map(|n| {
             let pts = window(state.sim.series(&n), range);
             let capacity = state.sim.node(&n).and_then(|v| v.capacity);
             let ok: u64 = pts.iter().map(|p| p.completed).sum();
-            (trouble(pts, capacity), ok as f64, n)
+            let level = if following { state.canvas.health.level(&n) } else { Level::Green };
+            (level, trouble(pts, capacity), ok as f64, n)
         })
         .collect();
-    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)).then_with(|| a.2.cmp(&b.2)));
-    ranked.into_iter().take(MAX_NODES).map(|(_, _, n)| n).collect()
+    ranked
+        .sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)).then(b.2.total_cmp(&a.2)).then_with(|| a.3.cmp(&b.3)));
+    ranked.into_iter().take(MAX_NODES).map(|(_, _, _, n)| n).collect()
 }
 
 /// The samples of `points` inside `range` (series are sorted by time).
