@@ -390,7 +390,9 @@ fn particles(painter: &egui::Painter, path: &[Pos2], e: &EdgeDraw, time: f64) {
     }
     let len = *lengths.last().unwrap_or(&0.0);
     let wanted = (e.rate / 5.0).ceil() as usize;
-    let n = wanted.min((len / 10.0) as usize).clamp(1, 48);
+    // At most one dot per 18 px of path and 24 per edge: on a software renderer every dot is
+    // a tessellated, blended circle, and the 30-node mesh has over fifty edges.
+    let n = wanted.min((len / 18.0) as usize).clamp(1, 24);
     // The more of the line the dots cover, the fainter each is.
     let spacing = len / n as f32;
     let alpha = ((spacing - 6.0) / 24.0).clamp(0.35, 1.0);

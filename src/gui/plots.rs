@@ -315,7 +315,10 @@ fn plot_one(
         .allow_boxed_zoom(false)
         .allow_double_click_reset(false)
         .show_x(true)
-        .show_y(true);
+        .show_y(true)
+        // Vertical grid lines in four plots cost fill on software renderers; the time axis's
+        // labels and the timeline strip above already place an instant.
+        .show_grid(false);
     if index == BREAKERS {
         return breaker_lanes(ui, plot, state, nodes, range);
     }
@@ -348,7 +351,7 @@ fn plot_one(
                     );
                 }
                 let pts: Vec<[f64; 2]> = live.iter().map(|q| [q.t, (m.get)(q)]).collect();
-                p.line(Line::new(name, PlotPoints::new(pts)).color(colour).style(style).width(2.0));
+                p.line(Line::new(name, PlotPoints::new(pts)).color(colour).style(style).width(1.5));
             }
         }
         // Keep 0 on the axis and give an empty plot a sensible height.
