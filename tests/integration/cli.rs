@@ -2,19 +2,8 @@
 //! `--set`, `--csv`, `check`, and the documented exit codes.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn sluice(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the sluice binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::util::{sluice, text};
 
 /// The keys DESIGN.md promises to outside tools.
 #[test]

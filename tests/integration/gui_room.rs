@@ -240,9 +240,10 @@ fn an_export_keeps_the_story_and_replays_the_session() {
     assert_eq!(changes(&a), changes(&b));
 }
 
-/// Runs the app in a real window under Xvfb with `args`; returns the state JSON it wrote with
-/// its screenshot, or `None` (loudly) without `xvfb-run`.
-fn real_window(name: &str, args: &[&str]) -> Option<serde_json::Value> {
+/// Runs the app in a real window under Xvfb with `args`, checks its screenshot has the window's
+/// size and is not blank, and returns the state JSON it wrote beside it; `None` (loudly)
+/// without `xvfb-run`.
+pub(crate) fn real_window(name: &str, args: &[&str]) -> Option<serde_json::Value> {
     let has_xvfb = Process::new("sh").args(["-c", "command -v xvfb-run"]).output().is_ok_and(|o| o.status.success());
     if !has_xvfb {
         eprintln!("\n*** SKIPPED {name}: xvfb-run not found (apt-get install -y xvfb mesa-vulkan-drivers) ***\n");
@@ -271,6 +272,8 @@ fn real_window(name: &str, args: &[&str]) -> Option<serde_json::Value> {
     );
     let img = image::open(&png).expect("a PNG was written").to_rgb8();
     assert_eq!(img.dimensions(), (1280, 800));
+    let distinct: std::collections::BTreeSet<[u8; 3]> = img.pixels().step_by(97).map(|p| p.0).collect();
+    assert!(distinct.len() > 20, "the screenshot looks blank ({} distinct colours)", distinct.len());
     let state = serde_json::from_str(&std::fs::read_to_string(&json).expect("the state was written")).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     Some(state)

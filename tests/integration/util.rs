@@ -1,6 +1,23 @@
-//! Shared helpers: building sims from inline RON and replication statistics.
+//! Shared helpers: building sims from inline RON, running the binary, and replication
+//! statistics.
+
+use std::process::{Command, Output};
 
 use sluice::Sim;
+
+/// Runs the `sluice` binary from the repository root.
+pub fn sluice(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the sluice binary runs")
+}
+
+/// A process's output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
 
 /// Builds a sim from inline scenario text, panicking with the located error if it is invalid.
 pub fn sim(text: &str, seed: u64) -> Sim {
