@@ -181,7 +181,10 @@ fn window(points: &[Point], (start, end): (f64, f64)) -> &[Point] {
 
 /// The dock below the timeline: plot choice, window, follow/parked, legend, and the plots.
 pub fn plots_ui(ui: &mut Ui, state: &mut GuiState) {
-    ui.horizontal(|ui| {
+    // The dock's width before anything is laid out: a row that ran wider (large type in
+    // presenter mode) would otherwise widen every plot past the window's edge.
+    let width = ui.available_width();
+    ui.horizontal_wrapped(|ui| {
         for (i, spec) in PLOTS.iter().enumerate() {
             let mut on = state.plots_shown.contains(&i);
             if ui.toggle_value(&mut on, spec.title).changed() {
@@ -212,7 +215,6 @@ pub fn plots_ui(ui: &mut Ui, state: &mut GuiState) {
     let nodes = nodes_to_plot(state, range);
     legend_row(ui, state, &nodes);
     let shown = state.plots_shown.clone();
-    let width = ui.available_width();
     let height = ui.available_height().max(60.0);
     let gap = ui.spacing().item_spacing.x;
     let each = ((width - gap * (shown.len() as f32 - 1.0)) / shown.len().max(1) as f32).max(80.0);
