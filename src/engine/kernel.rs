@@ -56,6 +56,14 @@ pub struct NodeIndex {
     pub links: BTreeMap<String, Entity>,
 }
 
+impl NodeIndex {
+    /// The name of node `entity` (a linear search: for reports and renderers, not the event
+    /// loop); empty if it is not a node.
+    pub fn name_of(&self, entity: Entity) -> &str {
+        self.nodes.iter().find(|(_, e)| **e == entity).map_or("", |(n, _)| n.as_str())
+    }
+}
+
 /// Global state of the simulation.
 #[derive(Resource, Debug)]
 pub struct Kernel {

@@ -98,7 +98,6 @@ impl Sim {
         let world = self.world();
         let index = world.resource::<NodeIndex>();
         let Some(&e) = index.nodes.get(node) else { return Vec::new() };
-        let name_of = |ent| index.nodes.iter().find(|(_, v)| **v == ent).map(|(k, _)| k.clone()).unwrap_or_default();
         let field = |key, label: &str, value| LiveField { key, label: label.to_string(), edge: None, value };
         let mut out = Vec::new();
         let mut links: Vec<&Link> = Vec::new();
@@ -127,7 +126,7 @@ impl Sim {
                     BreakerState::HalfOpen => "half-open",
                     BreakerState::Open => "open",
                 };
-                let to = name_of(link.to);
+                let to = index.name_of(link.to).to_string();
                 out.push(LiveField {
                     key: "breaker",
                     label: format!("->{to}"),
@@ -140,7 +139,7 @@ impl Sim {
             out.push(field("inside", "inside", LiveValue::Count(u64::from(s.inside))));
         }
         for link in &links {
-            let to = name_of(link.to);
+            let to = index.name_of(link.to).to_string();
             out.push(LiveField {
                 key: "in_flight",
                 label: format!("->{to} in flight"),
@@ -173,7 +172,6 @@ impl Sim {
         let index = world.resource::<NodeIndex>();
         let Some(&e) = index.nodes.get(node) else { return Vec::new() };
         let kernel = world.resource::<Kernel>();
-        let name_of = |ent| index.nodes.iter().find(|(_, v)| **v == ent).map(|(k, _)| k.clone()).unwrap_or_default();
         // The applied entry that made `path` what it is now, and when it ends.
         let applied = &kernel.timeline.entries()[..kernel.timeline.applied()];
         let cause = |path: &str| -> (Option<f64>, Option<EntryOrigin>) {
@@ -198,7 +196,7 @@ impl Sim {
                 out.push(fault(FaultKind::Slowdown, s.spec.slowdown, None, &format!("{node}.slowdown")));
             }
             for l in s.links.iter().filter_map(|l| world.get::<Link>(*l)).filter(|l| l.cut) {
-                let to = name_of(l.to);
+                let to = index.name_of(l.to).to_string();
                 let path = format!("{node}.calls.{to}.cut");
                 out.push(fault(FaultKind::Cut, 1.0, Some(to), &path));
             }
@@ -211,7 +209,7 @@ impl Sim {
                 out.push(fault(FaultKind::Rate, src.spec.rate / base, None, &format!("{node}.rate")));
             }
             if let Some(l) = world.get::<Link>(e).filter(|l| l.cut) {
-                out.push(fault(FaultKind::Cut, 1.0, Some(name_of(l.to)), &format!("{node}.cut")));
+                out.push(fault(FaultKind::Cut, 1.0, Some(index.name_of(l.to).to_string()), &format!("{node}.cut")));
             }
         }
         out

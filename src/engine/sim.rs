@@ -301,13 +301,11 @@ impl Sim {
         let world = self.app.world();
         let e = self.entity(name)?;
         let index = world.resource::<NodeIndex>();
-        let name_of =
-            |ent: Entity| index.nodes.iter().find(|(_, v)| **v == ent).map(|(k, _)| k.clone()).unwrap_or_default();
         let edge = |l: Entity| {
             let link = world.get::<Link>(l)?;
             Some(EdgeView {
                 name: link.name.clone(),
-                to: name_of(link.to),
+                to: index.name_of(link.to).to_string(),
                 breaker: link.policy.breaker.enabled.then_some(link.breaker.state),
                 in_flight: link.stats.in_flight,
                 attempts: link.stats.attempts,
