@@ -41,10 +41,11 @@ const FIT_MAX_ZOOM: f32 = 1.0;
 /// The full card's body text size at zoom 1; below `MIN_TEXT` on screen cards summarise.
 const BODY_TEXT: f32 = 11.0;
 
-/// Health colours (the legend shows the same).
-pub const GREEN: Color32 = Color32::from_rgb(70, 170, 100);
-pub const AMBER: Color32 = Color32::from_rgb(225, 170, 50);
-pub const RED: Color32 = Color32::from_rgb(220, 70, 60);
+/// Health colours (the legend shows the same): the app's one palette, shared with the plots,
+/// the breaker lanes and the timeline.
+pub const GREEN: Color32 = super::palette::OK;
+pub const AMBER: Color32 = super::palette::WARN;
+pub const RED: Color32 = super::palette::BAD;
 /// Particle colours: a success, a retry attempt, a failure.
 const FLOW_OK: Color32 = Color32::from_rgb(110, 210, 140);
 const FLOW_RETRY: Color32 = Color32::from_rgb(240, 175, 60);
