@@ -29,6 +29,7 @@
 #![allow(clippy::drop_non_drop)]
 
 pub mod cli;
+pub mod edge;
 pub mod engine;
 #[cfg(feature = "gui")]
 pub mod gui;

@@ -51,10 +51,48 @@ pub enum Event {
     CallTimeout { exchange: ExchangeId, generation: u32 },
     /// A blocked sender gives up waiting for a queue place.
     BlockTimeout { call: CallId, generation: u32 },
-    /// The backoff of a retry has elapsed: send the next attempt.
-    RetryDue { exchange: ExchangeId, generation: u32 },
-    /// Automatic OPEN → HALF_OPEN transition of a circuit breaker.
-    BreakerWaitOver { link: EntityBits, generation: u32 },
+    /// A policy's timer (a retry's backoff, a breaker's OPEN wait, …): `tag` says which, `owner`
+    /// whose (an exchange, an edge or a node, as the tag defines), and it is stale if the owner's
+    /// generation for that timer changed. One variant for every policy, so a new policy adds a
+    /// tag, not an event and a dispatch arm.
+    Timer { owner: TimerOwner, tag: TimerTag, generation: u32 },
+}
+
+/// Whose timer it is: an exchange id, or an entity (an edge or a node), as its [`TimerTag`] says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerOwner(EntityBits);
+
+impl TimerOwner {
+    #[inline]
+    pub fn exchange(ex: ExchangeId) -> Self {
+        Self(EntityBits([ex, 0]))
+    }
+
+    #[inline]
+    pub fn entity(e: Entity) -> Self {
+        Self(e.into())
+    }
+
+    /// The exchange, for tags owned by an exchange.
+    #[inline]
+    pub fn as_exchange(self) -> ExchangeId {
+        self.0.0[0]
+    }
+
+    /// The entity, for tags owned by an edge or a node.
+    #[inline]
+    pub fn as_entity(self) -> Entity {
+        self.0.entity()
+    }
+}
+
+/// Which policy timer fired. The owner of each is given with the variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerTag {
+    /// Retry layer (owner: the exchange): the backoff has elapsed, send the next attempt.
+    RetryDue,
+    /// Breaker layer (owner: the edge): the automatic OPEN → HALF_OPEN move.
+    BreakerHalfOpen,
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -15,11 +15,12 @@ use bevy::ecs::entity::Entity;
 use bevy::ecs::prelude::*;
 use bevy::ecs::system::SystemParam;
 
-use super::calendar::{Calendar, Event};
+use super::calendar::{Calendar, Event, TimerOwner, TimerTag};
 use super::limits::{CHECK_EVERY, Limits, Stop};
 use super::time::{Nanos, nanos_to_secs};
 use crate::metrics::stats::NodeStats;
-use crate::model::policy::{BreakerState, Link, Transition};
+use crate::edge::Link;
+use crate::edge::breaker::{BreakerState, Transition};
 use crate::model::request::{Call, Exchange, Slab};
 use crate::model::service::Service;
 use crate::model::source::Source;
@@ -229,8 +230,15 @@ impl Net<'_, '_> {
             Event::ServiceDone { call, generation } => self.on_service_done(call, generation),
             Event::CallTimeout { exchange, generation } => self.on_call_timeout(exchange, generation),
             Event::BlockTimeout { call, generation } => self.on_block_timeout(call, generation),
-            Event::RetryDue { exchange, generation } => self.on_retry_due(exchange, generation),
-            Event::BreakerWaitOver { link, generation } => self.on_breaker_timer(link.entity(), generation),
+            Event::Timer { owner, tag, generation } => self.on_timer(owner, tag, generation),
+        }
+    }
+
+    /// Routes a policy timer to the layer or controller that armed it.
+    fn on_timer(&mut self, owner: TimerOwner, tag: TimerTag, generation: u32) {
+        match tag {
+            TimerTag::RetryDue => self.on_retry_due(owner.as_exchange(), generation),
+            TimerTag::BreakerHalfOpen => self.on_breaker_timer(owner.as_entity(), generation),
         }
     }
 
@@ -516,7 +524,8 @@ impl Net<'_, '_> {
         }
         if let Some((wait, generation)) = wait {
             let at = self.k.now.saturating_add(wait);
-            self.k.calendar.schedule(at, Event::BreakerWaitOver { link: link.into(), generation });
+            let (owner, tag) = (TimerOwner::entity(link), TimerTag::BreakerHalfOpen);
+            self.k.calendar.schedule(at, Event::Timer { owner, tag, generation });
         }
         self.k.note(&name, LogEvent::Breaker { from: t.from, to: t.to });
     }

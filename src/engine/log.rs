@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::model::policy::BreakerState;
+use crate::edge::breaker::BreakerState;
 
 use super::time::Nanos;
 

@@ -21,7 +21,8 @@ use super::{SimPlugin, SimSchedule};
 use crate::metrics::report::{AppliedChange, LinkReport, NodeReport, Report};
 use crate::metrics::series::Point;
 use crate::metrics::stats::NodeStats;
-use crate::model::policy::{BreakerState, Link};
+use crate::edge::Link;
+use crate::edge::breaker::BreakerState;
 use crate::model::service::Service;
 use crate::model::source::Source;
 use crate::params::{ParamInfo, Value, parse_value};
@@ -428,7 +429,7 @@ impl Sim {
 /// Copies live values (by relative path) into a node's spec through the same registry.
 fn write_back(node: &mut crate::scenario::schema::NodeSpec, values: &std::collections::BTreeMap<String, Value>) {
     use crate::params::{Finder, Params};
-    use crate::scenario::schema::{CallPolicy, NodeSpec};
+    use crate::scenario::schema::NodeSpec;
     // A distribution's `kind` replaces its variant (and resets the shape fields), so kinds go
     // first and the live shape values land on the live variant.
     let is_kind = |path: &str| path == "kind" || path.ends_with(".kind");
@@ -448,17 +449,14 @@ fn write_back(node: &mut crate::scenario::schema::NodeSpec, values: &std::collec
             set(s, "");
             let mut policy = s.policy();
             set(&mut policy, "");
-            let CallPolicy { timeout, retry, breaker, cancel_on_timeout } = policy;
-            (s.timeout, s.retry, s.breaker, s.cancel_on_timeout) = (timeout, retry, breaker, cancel_on_timeout);
+            s.set_policy(policy);
         }
         NodeSpec::Service(s) => {
             set(s, "");
             for call in &mut s.calls {
                 let mut policy = call.policy();
                 set(&mut policy, &format!("calls.{}.", call.to));
-                let CallPolicy { timeout, retry, breaker, cancel_on_timeout } = policy;
-                (call.timeout, call.retry, call.breaker, call.cancel_on_timeout) =
-                    (timeout, retry, breaker, cancel_on_timeout);
+                call.set_policy(policy);
             }
         }
     }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::histogram::LatencyHistogram;
 use super::stats::{Counters, NodeStats};
 use crate::engine::time::{Nanos, nanos_to_secs};
-use crate::model::policy::{Link, LinkStats};
+use crate::edge::{Link, LinkStats};
 
 /// Latency summary, seconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -86,51 +86,13 @@ pub struct NodeReport {
     pub classes: BTreeMap<String, ClassReport>,
 }
 
-/// Totals of one edge.
+/// Totals of one edge: its counters as the engine keeps them, and its breaker.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LinkReport {
     #[serde(flatten)]
-    pub stats: LinkStatsReport,
+    pub stats: LinkStats,
     pub breaker_state: &'static str,
     pub breaker_opened: u32,
-}
-
-/// Serializable copy of [`LinkStats`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LinkStatsReport {
-    pub attempts: u64,
-    pub retries: u64,
-    pub ok: u64,
-    pub errors: u64,
-    pub rejected: u64,
-    pub dropped: u64,
-    pub timeouts: u64,
-    pub breaker_rejected: u64,
-    pub gave_up: u64,
-    pub in_flight: u64,
-    /// Attempts sent by attempt number (1st, 2nd, …), trailing zeros trimmed.
-    pub by_attempt: Vec<u64>,
-}
-
-impl From<&LinkStats> for LinkStatsReport {
-    fn from(s: &LinkStats) -> Self {
-        Self {
-            attempts: s.attempts,
-            retries: s.retries,
-            ok: s.ok,
-            errors: s.errors,
-            rejected: s.rejected,
-            dropped: s.dropped,
-            timeouts: s.timeouts,
-            breaker_rejected: s.breaker_rejected,
-            gave_up: s.gave_up,
-            in_flight: s.in_flight,
-            by_attempt: {
-                let n = s.by_attempt.iter().rposition(|x| *x > 0).map_or(0, |i| i + 1);
-                s.by_attempt[..n].to_vec()
-            },
-        }
-    }
 }
 
 /// One applied timeline entry.
@@ -244,7 +206,7 @@ impl NodeReport {
 impl LinkReport {
     pub fn new(link: &Link) -> Self {
         Self {
-            stats: LinkStatsReport::from(&link.stats),
+            stats: link.stats.clone(),
             breaker_state: if link.policy.breaker.enabled { link.breaker.state.name() } else { "disabled" },
             breaker_opened: link.breaker.times_opened,
         }

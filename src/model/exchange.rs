@@ -1,17 +1,18 @@
 //! The caller's side of an edge: attempts, timeouts, retries and the circuit breaker.
 //!
 //! An [`Exchange`](crate::model::request::Exchange) is one logical request from a caller (a
-//! source, or a worker making a downstream call) over one [`Link`](crate::model::policy::Link).
+//! source, or a worker making a downstream call) over one [`Link`](crate::edge::Link).
 //! Each attempt passes the layers in tower's order, Retry(Breaker(Timeout(call))): the breaker
 //! may refuse it at zero latency; otherwise a call is created at the callee and the timeout
 //! armed; the attempt's outcome is recorded in the breaker and the retry policy decides whether
 //! to wait and try again.
 
-use crate::engine::calendar::{CallId, Event, ExchangeId};
+use crate::engine::calendar::{CallId, Event, ExchangeId, TimerOwner, TimerTag};
 use crate::engine::kernel::Net;
-use crate::engine::time::{Nanos, secs_to_nanos};
+use crate::engine::time::Nanos;
 use crate::metrics::stats::Label;
-use crate::model::policy::backoff;
+use crate::edge::retry::backoff;
+use crate::edge::{Admit, timeout};
 use crate::model::request::{Call, CallState, NONE, Origin};
 use crate::scenario::schema::Outcome;
 
@@ -57,16 +58,8 @@ impl Net<'_, '_> {
         e.attempt += 1;
         let (link_id, attempt, class, origin, counted) = (e.link, e.attempt, e.class, e.origin, e.counted);
         let Some(link) = self.link_mut(link_id) else { return };
-        if attempt > 1 {
-            link.stats.retries += 1;
-        }
-        let (permitted, transition) = link.breaker.try_acquire(&link.policy.breaker, now);
-        let (to, cut, timeout) = (link.to, link.cut, link.policy.timeout.map(secs_to_nanos));
-        if !permitted {
-            link.stats.breaker_rejected += 1;
-        } else {
-            link.stats.record_sent(attempt);
-        }
+        let (admit, transition) = link.admit(attempt, now);
+        let (to, cut, deadline) = (link.to, link.cut, timeout::deadline(link.policy.timeout, now));
         if attempt > 1
             && counted
             && let Origin::Source(s) = origin
@@ -80,8 +73,8 @@ impl Net<'_, '_> {
         if let Some(t) = transition {
             self.breaker_moved(link_id, t);
         }
-        if !permitted {
-            self.attempt_outcome(ex, Outcome::BreakerOpen, None);
+        if let Admit::Refuse(outcome) = admit {
+            self.attempt_outcome(ex, outcome, None);
             return;
         }
         let e = self.k.exchanges.get_mut(ex);
@@ -90,12 +83,12 @@ impl Net<'_, '_> {
         e.call = NONE;
         e.live = true;
         let generation = e.generation;
-        if let Some(t) = timeout {
-            self.k.calendar.schedule(now.saturating_add(t), Event::CallTimeout { exchange: ex, generation });
+        if let Some(at) = deadline {
+            self.k.calendar.schedule(at, Event::CallTimeout { exchange: ex, generation });
         }
         if cut {
             // Lost on the wire: like a silent drop, noticed by the timeout if there is one.
-            if timeout.is_none() {
+            if deadline.is_none() {
                 self.attempt_finished(ex, Outcome::Dropped, None);
             }
             return;
@@ -114,9 +107,7 @@ impl Net<'_, '_> {
         e.live = false;
         let (link_id, started) = (e.link, e.attempt_started);
         if let Some(link) = self.link_mut(link_id) {
-            link.stats.record_outcome(outcome);
-            let transition = link.breaker.record(&link.policy.breaker, now, outcome != Outcome::Ok, now - started);
-            if let Some(t) = transition {
+            if let Some(t) = link.record(outcome, now - started, now) {
                 self.breaker_moved(link_id, t);
             }
         }
@@ -142,7 +133,8 @@ impl Net<'_, '_> {
             em.prev_backoff = delay;
             em.generation = em.generation.wrapping_add(1);
             let generation = em.generation;
-            self.k.calendar.schedule(at, Event::RetryDue { exchange: ex, generation });
+            let (owner, tag) = (TimerOwner::exchange(ex), TimerTag::RetryDue);
+            self.k.calendar.schedule(at, Event::Timer { owner, tag, generation });
         } else {
             link.stats.gave_up += 1;
             self.finish_exchange(ex, outcome);

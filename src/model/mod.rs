@@ -6,7 +6,6 @@
 
 pub mod dist;
 pub mod exchange;
-pub mod policy;
 pub mod request;
 pub mod service;
 pub mod source;

@@ -15,7 +15,7 @@ use crate::engine::kernel::Net;
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, nanos_to_secs, secs_to_nanos};
 use crate::metrics::stats::{Label, RejectReason};
-use crate::model::policy::Link;
+use crate::edge::Link;
 use crate::model::request::{Call, Direct, Exchange, NONE, Origin};
 use crate::scenario::schema::{Arrivals, Outcome, Shape, SourceSpec};
 
@@ -136,13 +136,11 @@ impl Source {
     }
 }
 
-/// The callee of a new request when the source's edge has no policy (no timeout, retries or
-/// breaker, not cut), counting the attempt as sent: such a request goes straight to the
-/// callee, the same history as an exchange with one attempt, without the exchange record.
+/// The callee of a new request when every layer of the source's edge is transparent (and the
+/// edge is not cut), counting the attempt as sent: such a request goes straight to the callee,
+/// the same history as an exchange with one attempt, without the exchange record.
 fn direct_target(link: &mut Link) -> Option<Entity> {
-    let p = &link.policy;
-    let policy_free = p.timeout.is_none() && p.retry.max_attempts <= 1 && !p.breaker.enabled && !link.cut;
-    policy_free.then(|| {
+    link.transparent().then(|| {
         link.stats.record_sent(1);
         link.to
     })

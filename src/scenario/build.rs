@@ -14,10 +14,9 @@ use crate::engine::kernel::{ClassInfo, Kernel, NetParam, NodeIndex, RunRequest};
 use crate::engine::rng::stream;
 use crate::engine::time::secs_to_nanos;
 use crate::metrics::stats::NodeStats;
-use crate::model::policy::{Breaker, Link, LinkStats};
+use crate::edge::{EdgePolicy, Link};
 use crate::model::service::{Service, WaitQueue};
 use crate::model::source::Source;
-use crate::scenario::schema::CallPolicy;
 
 /// Marks a node entity and keeps its name.
 #[derive(bevy::ecs::component::Component, Debug, Clone)]
@@ -43,18 +42,10 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
     }
     let nodes = index.nodes.clone();
     let node = |name: &str| nodes[name];
-    let new_link = |from: &str, to: &str, policy: CallPolicy| -> Link {
+    let new_link = |from: &str, to: &str, policy: EdgePolicy| -> Link {
         let name = format!("{from}->{to}");
-        Link {
-            rng: stream(seed, &name, "jitter"),
-            name,
-            from: nodes[from],
-            to: nodes[to],
-            policy,
-            breaker: Breaker::default(),
-            stats: LinkStats::default(),
-            cut: false,
-        }
+        let rng = stream(seed, &name, "jitter");
+        Link::new(name, nodes[from], nodes[to], policy, rng)
     };
     let total_weight: f64 = classes.iter().map(|c| c.weight).sum();
     let mut acc = 0.0;

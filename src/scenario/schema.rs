@@ -11,6 +11,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::choice_enum;
+use crate::edge_policy;
+pub use crate::edge::Outcome;
+pub use crate::edge::breaker::BreakerSpec;
+pub use crate::edge::retry::{Jitter, RetrySpec};
 use crate::model::dist::Dist;
 use crate::params::{Choice, Field, Params, Visitor};
 
@@ -85,7 +89,8 @@ pub enum NodeSpec {
     Service(ServiceSpec),
 }
 
-/// Emits requests to one target, through a call policy (timeout, retry, breaker).
+edge_policy! {
+/// Emits requests to one target, through its edge's policy layers (`crate::edge`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Source")]
 pub struct SourceSpec {
@@ -100,16 +105,7 @@ pub struct SourceSpec {
     /// Pin every request to this class (default: draw by class weight).
     #[serde(default)]
     pub class: Option<String>,
-    /// Per-attempt timeout in seconds (default: none, as in gRPC).
-    #[serde(default)]
-    pub timeout: Option<f64>,
-    #[serde(default)]
-    pub retry: RetrySpec,
-    #[serde(default)]
-    pub breaker: BreakerSpec,
-    /// Cancel the callee's work when the timeout fires (default: it keeps working).
-    #[serde(default)]
-    pub cancel_on_timeout: bool,
+}
 }
 
 /// How a source spaces its requests.
@@ -241,19 +237,14 @@ choice_enum!(Overflow {
     "block" => Overflow::Block,
 });
 
-/// A synchronous call from a service's worker to another node.
+edge_policy! {
+/// A synchronous call from a service's worker to another node, through its edge's policy
+/// layers (`crate::edge`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Call")]
 pub struct CallSpec {
     pub to: String,
-    #[serde(default)]
-    pub timeout: Option<f64>,
-    #[serde(default)]
-    pub retry: RetrySpec,
-    #[serde(default)]
-    pub breaker: BreakerSpec,
-    #[serde(default)]
-    pub cancel_on_timeout: bool,
+}
 }
 
 /// Forward a completed request to `to` with probability `p`.
@@ -264,274 +255,7 @@ pub struct RouteSpec {
     pub p: f64,
 }
 
-/// The policy on one edge, in the order it wraps the call: Retry(Breaker(Timeout(call))).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct CallPolicy {
-    pub timeout: Option<f64>,
-    pub retry: RetrySpec,
-    pub breaker: BreakerSpec,
-    pub cancel_on_timeout: bool,
-}
-
-/// An attempt's outcome class, as named in `retry_on`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Outcome {
-    Ok,
-    Error,
-    Rejected,
-    Dropped,
-    Timeout,
-    BreakerOpen,
-}
-
-/// Retries with exponential backoff (AWS "Exponential Backoff and Jitter"; gRPC A6).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Retry")]
-pub struct RetrySpec {
-    /// Total attempts including the first (1 = no retries).
-    #[serde(default = "three")]
-    pub max_attempts: u32,
-    /// Backoff before the first retry, seconds.
-    #[serde(default = "default_backoff")]
-    pub backoff: f64,
-    #[serde(default = "two")]
-    pub multiplier: f64,
-    /// Cap on any single backoff, seconds.
-    #[serde(default = "default_max_backoff")]
-    pub max_backoff: f64,
-    #[serde(default)]
-    pub jitter: Jitter,
-    /// Outcomes that are retried.
-    #[serde(default = "default_retry_on")]
-    pub retry_on: Vec<Outcome>,
-    /// Wait the server's Retry-After hint instead of the backoff when one is given.
-    #[serde(default = "yes")]
-    pub honour_retry_after: bool,
-}
-
-fn three() -> u32 {
-    3
-}
-fn two() -> f64 {
-    2.0
-}
-fn default_backoff() -> f64 {
-    0.1
-}
-fn default_max_backoff() -> f64 {
-    10.0
-}
-fn default_retry_on() -> Vec<Outcome> {
-    vec![Outcome::Error, Outcome::Rejected, Outcome::Dropped, Outcome::Timeout]
-}
-
-impl Default for RetrySpec {
-    /// No retries: a single attempt.
-    fn default() -> Self {
-        Self {
-            max_attempts: 1,
-            backoff: default_backoff(),
-            multiplier: two(),
-            max_backoff: default_max_backoff(),
-            jitter: Jitter::None,
-            retry_on: default_retry_on(),
-            honour_retry_after: true,
-        }
-    }
-}
-
-/// Randomisation of backoff delays (AWS formulas).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Jitter {
-    /// `expo(n)`: retries that failed together stay synchronised.
-    #[default]
-    None,
-    /// `U(0, expo(n))`.
-    Full,
-    /// `expo/2 + U(0, expo/2)`.
-    Equal,
-    /// `min(cap, U(base, 3·previous))`.
-    Decorrelated,
-}
-choice_enum!(Jitter {
-    "none" => Jitter::None,
-    "full" => Jitter::Full,
-    "equal" => Jitter::Equal,
-    "decorrelated" => Jitter::Decorrelated,
-});
-
-/// A count-based circuit breaker with Resilience4j's semantics and defaults.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Breaker")]
-pub struct BreakerSpec {
-    /// Present in the file = enabled; can be switched at run time.
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Sliding window size in calls (`slidingWindowSize`, default 100).
-    #[serde(default = "hundred")]
-    pub window: u32,
-    /// No decision below this many calls (`minimumNumberOfCalls`, default 100).
-    #[serde(default = "hundred")]
-    pub min_calls: u32,
-    /// Trip at ≥ this failure percentage (`failureRateThreshold`, default 50).
-    #[serde(default = "fifty")]
-    pub failure_rate: f64,
-    /// Trip at ≥ this slow-call percentage (`slowCallRateThreshold`, default 100).
-    #[serde(default = "hundred_f")]
-    pub slow_call_rate: f64,
-    /// A call is slow if it takes longer than this (`slowCallDurationThreshold`, 60 s).
-    #[serde(default = "sixty")]
-    pub slow_call_duration: f64,
-    /// Time spent OPEN before probing (`waitDurationInOpenState`, 60 s).
-    #[serde(default = "sixty")]
-    pub open_wait: f64,
-    /// Probe calls let through in HALF_OPEN (`permittedNumberOfCallsInHalfOpenState`, 10).
-    #[serde(default = "ten")]
-    pub half_open_calls: u32,
-    /// Move to HALF_OPEN on a timer instead of on the first call after the wait.
-    #[serde(default)]
-    pub automatic_half_open: bool,
-}
-
-fn hundred() -> u32 {
-    100
-}
-fn hundred_f() -> f64 {
-    100.0
-}
-fn fifty() -> f64 {
-    50.0
-}
-fn sixty() -> f64 {
-    60.0
-}
-fn ten() -> u32 {
-    10
-}
-
-impl Default for BreakerSpec {
-    /// Resilience4j's defaults, disabled (no `breaker:` in the file).
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            window: 100,
-            min_calls: 100,
-            failure_rate: 50.0,
-            slow_call_rate: 100.0,
-            slow_call_duration: 60.0,
-            open_wait: 60.0,
-            half_open_calls: 10,
-            automatic_half_open: false,
-        }
-    }
-}
-
-impl SourceSpec {
-    /// The policy on this source's outgoing edge.
-    pub fn policy(&self) -> CallPolicy {
-        CallPolicy {
-            timeout: self.timeout,
-            retry: self.retry.clone(),
-            breaker: self.breaker.clone(),
-            cancel_on_timeout: self.cancel_on_timeout,
-        }
-    }
-}
-
-impl CallSpec {
-    /// The policy on this edge.
-    pub fn policy(&self) -> CallPolicy {
-        CallPolicy {
-            timeout: self.timeout,
-            retry: self.retry.clone(),
-            breaker: self.breaker.clone(),
-            cancel_on_timeout: self.cancel_on_timeout,
-        }
-    }
-}
-
 // ---- parameter listings (paths mirror the file) ----
-
-impl Params for CallPolicy {
-    fn visit(&mut self, v: &mut dyn Visitor) {
-        v.field("timeout", Field::OptionalSeconds(&mut self.timeout), "per-attempt timeout; none waits forever");
-        v.field(
-            "cancel_on_timeout",
-            Field::Flag(&mut self.cancel_on_timeout),
-            "stop the callee's work when the caller gives up",
-        );
-        v.group("retry", &mut self.retry);
-        v.group("breaker", &mut self.breaker);
-    }
-}
-
-impl Params for RetrySpec {
-    fn visit(&mut self, v: &mut dyn Visitor) {
-        v.field("max_attempts", Field::Count(&mut self.max_attempts, 1), "attempts including the first");
-        v.field("backoff", Field::Seconds(&mut self.backoff), "backoff before the first retry");
-        v.field("multiplier", Field::Real(&mut self.multiplier, 1.0, 100.0), "backoff growth per retry");
-        v.field("max_backoff", Field::Seconds(&mut self.max_backoff), "cap on one backoff");
-        v.field("jitter", Field::Choice(&mut self.jitter), "randomisation of the backoff");
-        v.field(
-            "honour_retry_after",
-            Field::Flag(&mut self.honour_retry_after),
-            "wait the server's Retry-After hint instead of the backoff",
-        );
-        let mut on = RetryOn(&mut self.retry_on);
-        v.group("retry_on", &mut on);
-    }
-}
-
-/// `retry_on` as one flag per outcome for the inspector and `--set retry.retry_on.timeout=false`.
-struct RetryOn<'a>(&'a mut Vec<Outcome>);
-
-impl Params for RetryOn<'_> {
-    fn visit(&mut self, v: &mut dyn Visitor) {
-        for (name, outcome) in [
-            ("error", Outcome::Error),
-            ("rejected", Outcome::Rejected),
-            ("dropped", Outcome::Dropped),
-            ("timeout", Outcome::Timeout),
-            ("breaker_open", Outcome::BreakerOpen),
-        ] {
-            let mut on = self.0.contains(&outcome);
-            v.field(name, Field::Flag(&mut on), "retry this outcome");
-            let present = self.0.contains(&outcome);
-            if on && !present {
-                self.0.push(outcome);
-                self.0.sort();
-            } else if !on && present {
-                self.0.retain(|o| *o != outcome);
-            }
-        }
-    }
-}
-
-impl Params for BreakerSpec {
-    fn visit(&mut self, v: &mut dyn Visitor) {
-        v.field("enabled", Field::Flag(&mut self.enabled), "circuit breaker on this edge");
-        v.field(
-            "window",
-            Field::CountUpTo(&mut self.window, 1, super::rules::MAX_WINDOW),
-            "sliding window, in calls (at most 1 000 000)",
-        );
-        v.field("min_calls", Field::Count(&mut self.min_calls, 1), "no decision below this many calls");
-        v.field("failure_rate", Field::Real(&mut self.failure_rate, 0.0, 100.0), "trip at ≥ this failure percentage");
-        v.field(
-            "slow_call_rate",
-            Field::Real(&mut self.slow_call_rate, 0.0, 100.0),
-            "trip at ≥ this slow-call percentage",
-        );
-        v.field("slow_call_duration", Field::Seconds(&mut self.slow_call_duration), "calls longer than this are slow");
-        v.field("open_wait", Field::Seconds(&mut self.open_wait), "time OPEN before probing");
-        v.field("half_open_calls", Field::Count(&mut self.half_open_calls, 1), "probe calls let through in HALF_OPEN");
-        v.field(
-            "automatic_half_open",
-            Field::Flag(&mut self.automatic_half_open),
-            "go HALF_OPEN on a timer rather than on the next call",
-        );
-    }
-}
 
 impl Params for QueueSpec {
     fn visit(&mut self, v: &mut dyn Visitor) {

@@ -5,7 +5,7 @@
 use sluice::Sim;
 use sluice::engine::log::LogEvent;
 use sluice::metrics::series::Point;
-use sluice::model::policy::BreakerState;
+use sluice::edge::breaker::BreakerState;
 
 use crate::util::sim;
 

@@ -1,19 +1,116 @@
-//! Call policies on an edge, composed as tower composes layers: Retry(Breaker(Timeout(call))).
+//! The circuit-breaker layer: Resilience4j's count-based `CircuitBreakerStateMachine`
+//! (resilience-semantics §1a), as a clock-free state machine tested on scripted outcomes.
 //!
-//! This file holds the policy state machines as plain, clock-free logic so that they can be
-//! tested on scripted outcome sequences: the circuit breaker ([`Breaker`], Resilience4j's
-//! count-based `CircuitBreakerStateMachine`) and the retry backoff ([`backoff`], the AWS
-//! "Exponential Backoff and Jitter" formulas). The timeout itself is a calendar event handled by
-//! the kernel. [`Link`] is the edge entity's component that carries all three.
+//! Place in the edge's stack: inside retry, outside the rate limit and the timeout, so every
+//! attempt asks the breaker first and every attempt's outcome is recorded in it.
 
 use std::collections::VecDeque;
 
-use bevy::ecs::component::Component;
-use bevy::ecs::entity::Entity;
+use serde::{Deserialize, Serialize};
 
-use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, secs_to_nanos};
-use crate::scenario::schema::{BreakerSpec, CallPolicy, Jitter, Outcome, RetrySpec};
+use crate::params::{Field, Params, Visitor};
+
+/// A count-based circuit breaker with Resilience4j's semantics and defaults.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Breaker")]
+pub struct BreakerSpec {
+    /// Present in the file = enabled; can be switched at run time.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Sliding window size in calls (`slidingWindowSize`, default 100).
+    #[serde(default = "hundred")]
+    pub window: u32,
+    /// No decision below this many calls (`minimumNumberOfCalls`, default 100).
+    #[serde(default = "hundred")]
+    pub min_calls: u32,
+    /// Trip at ≥ this failure percentage (`failureRateThreshold`, default 50).
+    #[serde(default = "fifty")]
+    pub failure_rate: f64,
+    /// Trip at ≥ this slow-call percentage (`slowCallRateThreshold`, default 100).
+    #[serde(default = "hundred_f")]
+    pub slow_call_rate: f64,
+    /// A call is slow if it takes longer than this (`slowCallDurationThreshold`, 60 s).
+    #[serde(default = "sixty")]
+    pub slow_call_duration: f64,
+    /// Time spent OPEN before probing (`waitDurationInOpenState`, 60 s).
+    #[serde(default = "sixty")]
+    pub open_wait: f64,
+    /// Probe calls let through in HALF_OPEN (`permittedNumberOfCallsInHalfOpenState`, 10).
+    #[serde(default = "ten")]
+    pub half_open_calls: u32,
+    /// Move to HALF_OPEN on a timer instead of on the first call after the wait.
+    #[serde(default)]
+    pub automatic_half_open: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+fn hundred() -> u32 {
+    100
+}
+fn hundred_f() -> f64 {
+    100.0
+}
+fn fifty() -> f64 {
+    50.0
+}
+fn sixty() -> f64 {
+    60.0
+}
+fn ten() -> u32 {
+    10
+}
+
+impl Default for BreakerSpec {
+    /// Resilience4j's defaults, disabled (no `breaker:` in the file).
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            window: 100,
+            min_calls: 100,
+            failure_rate: 50.0,
+            slow_call_rate: 100.0,
+            slow_call_duration: 60.0,
+            open_wait: 60.0,
+            half_open_calls: 10,
+            automatic_half_open: false,
+        }
+    }
+}
+
+impl Params for BreakerSpec {
+    fn visit(&mut self, v: &mut dyn Visitor) {
+        v.field("enabled", Field::Flag(&mut self.enabled), "circuit breaker on this edge");
+        v.field(
+            "window",
+            Field::CountUpTo(&mut self.window, 1, crate::scenario::rules::MAX_WINDOW),
+            "sliding window, in calls (at most 1 000 000)",
+        );
+        v.field("min_calls", Field::Count(&mut self.min_calls, 1), "no decision below this many calls");
+        v.field("failure_rate", Field::Real(&mut self.failure_rate, 0.0, 100.0), "trip at ≥ this failure percentage");
+        v.field(
+            "slow_call_rate",
+            Field::Real(&mut self.slow_call_rate, 0.0, 100.0),
+            "trip at ≥ this slow-call percentage",
+        );
+        v.field("slow_call_duration", Field::Seconds(&mut self.slow_call_duration), "calls longer than this are slow");
+        v.field("open_wait", Field::Seconds(&mut self.open_wait), "time OPEN before probing");
+        v.field("half_open_calls", Field::Count(&mut self.half_open_calls, 1), "probe calls let through in HALF_OPEN");
+        v.field(
+            "automatic_half_open",
+            Field::Flag(&mut self.automatic_half_open),
+            "go HALF_OPEN on a timer rather than on the next call",
+        );
+    }
+}
+
+/// True when the breaker is off: it permits every attempt and records nothing.
+#[inline]
+pub fn transparent(spec: &BreakerSpec) -> bool {
+    !spec.enabled
+}
 
 /// The three states of a circuit breaker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -198,94 +295,10 @@ impl Breaker {
     }
 }
 
-/// The delay before retry number `retry` (1 = before the second attempt).
-///
-/// `expo(n) = min(cap, backoff · multiplier^(n−1))`; jitter as in the AWS article:
-/// none = `expo`, full = `U(0, expo)`, equal = `expo/2 + U(0, expo/2)`,
-/// decorrelated = `min(cap, U(base, 3·previous))` starting from `previous = base`.
-pub fn backoff(spec: &RetrySpec, retry: u32, previous: Nanos, rng: &mut SimRng) -> Nanos {
-    let base = spec.backoff.max(0.0);
-    let cap = spec.max_backoff.max(0.0);
-    let expo = (base * spec.multiplier.powi(retry.saturating_sub(1).min(1024) as i32)).min(cap);
-    let secs = match spec.jitter {
-        Jitter::None => expo,
-        Jitter::Full => unit(rng) * expo,
-        Jitter::Equal => expo / 2.0 + unit(rng) * expo / 2.0,
-        Jitter::Decorrelated => {
-            let prev = if previous == 0 { base } else { previous as f64 / 1e9 };
-            let hi = (3.0 * prev).max(base);
-            (base + unit(rng) * (hi - base)).min(cap)
-        }
-    };
-    secs_to_nanos(secs)
-}
-
-/// Counters of one edge.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct LinkStats {
-    /// Attempts sent (first attempts and retries).
-    pub attempts: u64,
-    /// Of which retries.
-    pub retries: u64,
-    pub ok: u64,
-    pub errors: u64,
-    pub rejected: u64,
-    pub dropped: u64,
-    pub timeouts: u64,
-    /// Calls refused by the open breaker (never sent).
-    pub breaker_rejected: u64,
-    /// Exchanges that ended without success (after every attempt they were allowed).
-    pub gave_up: u64,
-    /// Attempts currently in flight.
-    pub in_flight: u64,
-    /// Attempts sent, by attempt number (index 0 = first attempts; the last slot collects
-    /// attempt 16 and later): the retry amplification, layer by layer.
-    pub by_attempt: [u64; 16],
-}
-
-impl LinkStats {
-    /// Counts an attempt sent (`attempt` is 1 for the first).
-    pub fn record_sent(&mut self, attempt: u32) {
-        self.attempts += 1;
-        self.in_flight += 1;
-        self.by_attempt[(attempt.max(1) as usize - 1).min(15)] += 1;
-    }
-
-    /// Counts the outcome of one attempt that was sent (not one refused by the breaker).
-    pub fn record_outcome(&mut self, outcome: Outcome) {
-        self.in_flight = self.in_flight.saturating_sub(1);
-        match outcome {
-            Outcome::Ok => self.ok += 1,
-            Outcome::Error => self.errors += 1,
-            Outcome::Rejected => self.rejected += 1,
-            Outcome::Dropped => self.dropped += 1,
-            Outcome::Timeout => self.timeouts += 1,
-            Outcome::BreakerOpen => {}
-        }
-    }
-}
-
-/// An edge between a caller (source or service worker) and a callee, with its policy.
-#[derive(Component, Debug)]
-pub struct Link {
-    /// `from->to`.
-    pub name: String,
-    pub from: Entity,
-    pub to: Entity,
-    pub policy: CallPolicy,
-    pub breaker: Breaker,
-    /// Jitter stream of this edge.
-    pub rng: SimRng,
-    pub stats: LinkStats,
-    /// Cut by a fault: attempts are lost on the wire (the caller sees them as dropped).
-    pub cut: bool,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::rng::stream;
-
+    
     fn spec() -> BreakerSpec {
         BreakerSpec {
             enabled: true,
@@ -299,15 +312,6 @@ mod tests {
             automatic_half_open: false,
         }
     }
-
-    #[test]
-    fn backoff_without_jitter_is_capped_exponential() {
-        let s = RetrySpec { backoff: 0.1, multiplier: 2.0, max_backoff: 0.5, ..RetrySpec::default() };
-        let mut rng = stream(1, "x", "y");
-        let d: Vec<_> = (1..=5).map(|n| backoff(&s, n, 0, &mut rng)).collect();
-        assert_eq!(d, [100_000_000, 200_000_000, 400_000_000, 500_000_000, 500_000_000]);
-    }
-
     #[test]
     fn breaker_needs_min_calls_and_trips_at_threshold() {
         let s = spec();

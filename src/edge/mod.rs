@@ -1,0 +1,224 @@
+//! The caller's side of an edge: its policy layers, composed as tower composes layers.
+//!
+//! ```text
+//!   attempt ──▶ Retry ──▶ Breaker ──▶ Timeout ──▶ call at the callee
+//!   outcome ◀── Retry ◀── Breaker ◀── Timeout ◀──
+//! ```
+//!
+//! Each layer is one file: its spec (as written in the scenario, with defaults and docs), its
+//! parameters in the registry, its clock-free state machine and its tests. This module holds
+//! what they share: the list of layers ([`edge_policy!`], the one place their fields are
+//! declared), the [`Link`] component that carries their state, the edge's counters, and the
+//! composition in one documented order ([`Link::admit`], [`Link::record`],
+//! [`Link::transparent`]). The attempt loop that walks them is `model::exchange`.
+//!
+//! Adding a layer: write its file, add its field to [`edge_policy!`], and give it its place in
+//! the three composition functions below.
+
+pub mod breaker;
+pub mod retry;
+pub mod timeout;
+
+use bevy::ecs::component::Component;
+use bevy::ecs::entity::Entity;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::rng::SimRng;
+use crate::engine::time::Nanos;
+use crate::params::{Field, Params, Visitor};
+use breaker::{Breaker, Transition};
+
+/// An attempt's outcome class, as named in `retry_on`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Outcome {
+    Ok,
+    Error,
+    Rejected,
+    Dropped,
+    Timeout,
+    BreakerOpen,
+}
+
+/// Declares a struct that carries an edge's policy: the struct's own fields, then one field per
+/// layer. [`EdgePolicy`] is the struct with no fields of its own; a source (`SourceSpec`) and a
+/// service's call (`CallSpec`) add theirs, so the file format keeps the policy inline
+/// (`Source(to: "api", timeout: Some(1.0), retry: Retry(…))`) while its fields are written once,
+/// here. Generates `policy()` (the edge's [`EdgePolicy`]) and `set_policy` (write one back, as
+/// the export does after live changes).
+#[macro_export]
+macro_rules! edge_policy {
+    ($(#[$meta:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        $crate::edge_policy!(@emit [$(#[$meta])*] $name [$($own)*]
+            /// Per-attempt timeout in seconds (default: none, as in gRPC: wait forever).
+            timeout: Option<f64>,
+            /// Retries with exponential backoff (default: a single attempt).
+            retry: $crate::edge::retry::RetrySpec,
+            /// A count-based circuit breaker (default: none).
+            breaker: $crate::edge::breaker::BreakerSpec,
+            /// Cancel the callee's work when the timeout fires (default: it keeps working).
+            cancel_on_timeout: bool,
+        );
+    };
+    (@emit [$($meta:tt)*] $name:ident [$($own:tt)*] $( $(#[$fmeta:meta])* $field:ident : $ty:ty ),* $(,)?) => {
+        $($meta)*
+        pub struct $name {
+            $($own)*
+            $( $(#[$fmeta])* #[serde(default)] pub $field: $ty, )*
+        }
+
+        impl $name {
+            /// The policy on this edge.
+            pub fn policy(&self) -> $crate::edge::EdgePolicy {
+                $crate::edge::EdgePolicy { $( $field: self.$field.clone(), )* }
+            }
+
+            /// Writes `policy` back into these fields.
+            pub fn set_policy(&mut self, policy: $crate::edge::EdgePolicy) {
+                $( self.$field = policy.$field; )*
+            }
+        }
+    };
+}
+
+edge_policy! {
+    /// The policy on one edge, in the order it wraps the call: Retry(Breaker(Timeout(call))).
+    #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+    pub struct EdgePolicy {}
+}
+
+impl Params for EdgePolicy {
+    fn visit(&mut self, v: &mut dyn Visitor) {
+        v.field("timeout", Field::OptionalSeconds(&mut self.timeout), "per-attempt timeout; none waits forever");
+        v.field(
+            "cancel_on_timeout",
+            Field::Flag(&mut self.cancel_on_timeout),
+            "stop the callee's work when the caller gives up",
+        );
+        v.group("retry", &mut self.retry);
+        v.group("breaker", &mut self.breaker);
+    }
+}
+
+/// Whether an attempt may be sent now, as the layers decide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admit {
+    Send,
+    /// Refused on the caller's side without reaching the callee, with the outcome to report.
+    Refuse(Outcome),
+}
+
+/// Counters of one edge.
+///
+/// Serialized as they are into the report's `links` (no copy): `by_attempt` with its trailing
+/// zeros trimmed.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct LinkStats {
+    /// Attempts sent (first attempts and retries).
+    pub attempts: u64,
+    /// Of which retries.
+    pub retries: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub rejected: u64,
+    pub dropped: u64,
+    pub timeouts: u64,
+    /// Calls refused by the open breaker (never sent).
+    pub breaker_rejected: u64,
+    /// Exchanges that ended without success (after every attempt they were allowed).
+    pub gave_up: u64,
+    /// Attempts currently in flight.
+    pub in_flight: u64,
+    /// Attempts sent, by attempt number (index 0 = first attempts; the last slot collects
+    /// attempt 16 and later): the retry amplification, layer by layer.
+    #[serde(serialize_with = "trimmed")]
+    pub by_attempt: [u64; 16],
+}
+
+impl LinkStats {
+    /// Counts an attempt sent (`attempt` is 1 for the first).
+    pub fn record_sent(&mut self, attempt: u32) {
+        self.attempts += 1;
+        self.in_flight += 1;
+        self.by_attempt[(attempt.max(1) as usize - 1).min(15)] += 1;
+    }
+
+    /// Counts the outcome of one attempt that was sent (not one refused by the breaker).
+    pub fn record_outcome(&mut self, outcome: Outcome) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        match outcome {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Error => self.errors += 1,
+            Outcome::Rejected => self.rejected += 1,
+            Outcome::Dropped => self.dropped += 1,
+            Outcome::Timeout => self.timeouts += 1,
+            Outcome::BreakerOpen => {}
+        }
+    }
+}
+
+/// `by_attempt` without its trailing zeros.
+fn trimmed<S: serde::Serializer>(by_attempt: &[u64; 16], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(attempts_sent(by_attempt))
+}
+
+/// Attempts sent by attempt number (1st, 2nd, …), without the trailing zeros.
+pub fn attempts_sent(by_attempt: &[u64; 16]) -> &[u64] {
+    let n = by_attempt.iter().rposition(|x| *x > 0).map_or(0, |i| i + 1);
+    &by_attempt[..n]
+}
+
+/// An edge between a caller (source or service worker) and a callee: its policy, the state of
+/// its layers and its counters.
+#[derive(Component, Debug)]
+pub struct Link {
+    /// `from->to`.
+    pub name: String,
+    pub from: Entity,
+    pub to: Entity,
+    pub policy: EdgePolicy,
+    pub breaker: Breaker,
+    /// Jitter stream of this edge.
+    pub rng: SimRng,
+    pub stats: LinkStats,
+    /// Cut by a fault: attempts are lost on the wire (the caller sees them as dropped).
+    pub cut: bool,
+}
+
+impl Link {
+    pub fn new(name: String, from: Entity, to: Entity, policy: EdgePolicy, rng: SimRng) -> Self {
+        Self { name, from, to, policy, breaker: Breaker::default(), rng, stats: LinkStats::default(), cut: false }
+    }
+
+    /// True when no layer changes what a call does and the edge is whole: a request can go
+    /// straight to the callee (the sources' fast path asks this, never a list of its own).
+    #[inline]
+    pub fn transparent(&self) -> bool {
+        let p = &self.policy;
+        retry::transparent(&p.retry) && breaker::transparent(&p.breaker) && timeout::transparent(p.timeout) && !self.cut
+    }
+
+    /// Asks the layers, outermost first, whether the attempt numbered `attempt` may be sent at
+    /// `now`, and counts it. Returns any breaker transition made on the way (the lazy
+    /// OPEN → HALF_OPEN move), for the engine to log.
+    #[inline]
+    pub fn admit(&mut self, attempt: u32, now: Nanos) -> (Admit, Option<Transition>) {
+        if attempt > 1 {
+            self.stats.retries += 1;
+        }
+        let (permitted, transition) = self.breaker.try_acquire(&self.policy.breaker, now);
+        if !permitted {
+            self.stats.breaker_rejected += 1;
+            return (Admit::Refuse(Outcome::BreakerOpen), transition);
+        }
+        self.stats.record_sent(attempt);
+        (Admit::Send, transition)
+    }
+
+    /// Records the outcome of an attempt that was sent and took `duration`, innermost layer
+    /// first. Returns any breaker transition.
+    #[inline]
+    pub fn record(&mut self, outcome: Outcome, duration: Nanos, now: Nanos) -> Option<Transition> {
+        self.stats.record_outcome(outcome);
+        self.breaker.record(&self.policy.breaker, now, outcome != Outcome::Ok, duration)
+    }
+}
