@@ -72,6 +72,9 @@ pub enum Field<'a> {
     OptionalCount(&'a mut Option<u32>),
     Real(&'a mut f64, f64, f64),
     Seconds(&'a mut f64),
+    /// A duration that must be above 0 (a mean period: 0 would switch forever at one instant).
+    /// Listed as a [`Kind::Seconds`].
+    PositiveSeconds(&'a mut f64),
     OptionalSeconds(&'a mut Option<f64>),
     /// Like `OptionalSeconds`, but 0 is a value too (a Retry-After of 0: retry at once).
     OptionalSecondsOrZero(&'a mut Option<f64>),
@@ -107,7 +110,7 @@ impl Field<'_> {
             Field::Count(_, min) | Field::CountUpTo(_, min, _) => Kind::Count { min: u64::from(*min) },
             Field::OptionalCount(_) => Kind::OptionalCount,
             Field::Real(_, min, max) => Kind::Real { min: *min, max: *max },
-            Field::Seconds(_) => Kind::Seconds,
+            Field::Seconds(_) | Field::PositiveSeconds(_) => Kind::Seconds,
             Field::OptionalSeconds(_) | Field::OptionalSecondsOrZero(_) => Kind::OptionalSeconds,
             Field::Flag(_) => Kind::Flag,
             Field::Choice(c) => Kind::Choice(c.names()),
@@ -120,7 +123,7 @@ impl Field<'_> {
         match self {
             Field::Count(v, _) | Field::CountUpTo(v, _, _) => Value::Count(u64::from(**v)),
             Field::OptionalCount(v) => v.map_or(Value::Unset, |n| Value::Count(u64::from(n))),
-            Field::Real(v, _, _) | Field::Seconds(v) => Value::Real(**v),
+            Field::Real(v, _, _) | Field::Seconds(v) | Field::PositiveSeconds(v) => Value::Real(**v),
             Field::OptionalSeconds(v) | Field::OptionalSecondsOrZero(v) => v.map_or(Value::Unset, Value::Real),
             Field::Flag(v) => Value::Flag(**v),
             Field::Choice(c) => Value::Choice(c.current().to_string()),
@@ -158,7 +161,7 @@ impl Field<'_> {
             (Field::Count(v, _) | Field::CountUpTo(v, _, _), Value::Count(n)) => **v = *n as u32,
             (Field::OptionalCount(v), Value::Count(n)) => **v = Some(*n as u32),
             (Field::OptionalCount(v), Value::Unset) => **v = None,
-            (Field::Real(v, _, _) | Field::Seconds(v), Value::Real(x)) => **v = *x,
+            (Field::Real(v, _, _) | Field::Seconds(v) | Field::PositiveSeconds(v), Value::Real(x)) => **v = *x,
             (Field::OptionalSeconds(v) | Field::OptionalSecondsOrZero(v), Value::Real(x)) => **v = Some(*x),
             (Field::OptionalSeconds(v) | Field::OptionalSecondsOrZero(v), Value::Unset) => **v = None,
             (Field::Flag(v), Value::Flag(b)) => **v = *b,
@@ -214,6 +217,13 @@ impl Field<'_> {
                 let x = real(x).unwrap_or_default();
                 if !(x >= 0.0 && x <= max_s) {
                     return Err(format!("must be a number of seconds from 0 to {max_s:e}"));
+                }
+                **v = x;
+            }
+            (Field::PositiveSeconds(v), x) if real(x).is_some() => {
+                let x = real(x).unwrap_or_default();
+                if !(x > 0.0 && x <= max_s) {
+                    return Err(format!("must be a number of seconds above 0 and at most {max_s:e}"));
                 }
                 **v = x;
             }

@@ -29,13 +29,6 @@ pub fn safe_name(name: &str) -> String {
 pub fn source(s: &SourceSpec) -> Option<(&'static str, String)> {
     match &s.arrivals {
         Arrivals::Closed { think, .. } => think.validate().err().map(|e| ("arrivals.think", e)),
-        // Periods of mean 0 would switch on and off forever at one instant.
-        Arrivals::OnOff { on, off } if !(*on > 0.0 && *off > 0.0) => Some((
-            "arrivals",
-            format!(
-                "OnOff needs `on` and `off` mean periods above 0 seconds, got {on} and {off}; write e.g. `on: 10.0`"
-            ),
-        )),
         arrivals => {
             let peak = match arrivals {
                 Arrivals::Schedule { points, .. } => points.iter().map(|p| p.1).fold(0.0, f64::max),

@@ -348,8 +348,8 @@ impl Params for Arrivals {
                 v.field("shape", Field::Choice(shape), "step holds each point; linear ramps between them");
             }
             Arrivals::OnOff { on, off } => {
-                v.field("on", Field::Seconds(on), "mean ON period");
-                v.field("off", Field::Seconds(off), "mean OFF period");
+                v.field("on", Field::PositiveSeconds(on), "mean ON period");
+                v.field("off", Field::PositiveSeconds(off), "mean OFF period");
             }
             Arrivals::Closed { clients, think } => {
                 v.field(

@@ -122,3 +122,48 @@ fn live_sets_are_checked_with_suggestions() {
     assert!(s.set("clients.retry.jitter", "full").is_ok());
     assert_eq!(s.get("clients.retry.jitter").unwrap().to_string(), "full");
 }
+
+/// The file checker applies exactly the registry's bounds: a value is refused in a file if and
+/// only if `--set` refuses it, with the same words. These three once disagreed (a retry's
+/// `multiplier` was "≥ 1" in the checker but [1, 100] in the registry; a Retry-After of 0 was
+/// allowed by one and not the other; on/off periods of 0 passed the registry but not the file).
+#[test]
+fn file_and_registry_judge_bounds_alike() {
+    let base = |clients: &str, queue: &str| {
+        format!(
+            r#"Scenario(title: "b", duration: 10.0, nodes: {{
+                "clients": Source({clients}to: "server"),
+                "server": Service(queue: Queue({queue}), service: Exponential(mean: 0.5)),
+            }})"#
+        )
+    };
+    // (source fields, queue fields, the same change as a path and value, accepted?)
+    let cases: &[(&str, &str, &str, &str, bool)] = &[
+        ("retry: Retry(multiplier: 101.0), ", "", "clients.retry.multiplier", "101", false),
+        ("retry: Retry(multiplier: 0.5), ", "", "clients.retry.multiplier", "0.5", false),
+        ("retry: Retry(multiplier: 100.0), ", "", "clients.retry.multiplier", "100", true),
+        ("", "retry_after: Some(0.0)", "server.queue.retry_after", "0", true),
+        ("", "retry_after: Some(-1.0)", "server.queue.retry_after", "-1", false),
+        ("arrivals: OnOff(on: 0.0, off: 5.0), ", "", "clients.arrivals.on", "0", false),
+        ("arrivals: OnOff(on: 1.0, off: 0.0), ", "", "clients.arrivals.off", "0", false),
+        ("arrivals: OnOff(on: 0.5, off: 5.0), ", "", "clients.arrivals.on", "0.5", true),
+    ];
+    for &(clients, queue, path, value, ok) in cases {
+        let file = Sim::from_text("<test>", &base(clients, queue), Some(1));
+        // The same change through the registry, on a sim of the neutral base (with an on/off
+        // source where the path needs one).
+        let neutral = if path.contains("arrivals") { "arrivals: OnOff(on: 1.0, off: 1.0), " } else { "" };
+        let mut live = Sim::from_text("<test>", &base(neutral, ""), Some(1)).expect("the base is valid");
+        let set = live.set(path, value);
+        assert_eq!(file.is_ok(), ok, "{path} = {value} in a file");
+        assert_eq!(set.is_ok(), ok, "{path} = {value} by --set: {set:?}");
+        if let (Err(file), Err(set)) = (file, set) {
+            let (file, set) = (file.to_string(), set.to_string());
+            let words = set.rsplit(": ").next().unwrap_or(&set).trim_start_matches('`');
+            assert!(
+                file.contains(words.split(", got").next().unwrap_or(words)),
+                "{path} = {value}: the file says\n{file}\nbut --set says\n{set}"
+            );
+        }
+    }
+}
