@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod model;
 pub mod params;
 pub mod scenario;
+pub mod station;
 
 pub use engine::sim::{EdgeView, NodeKind, NodeView};
 pub use engine::{Sim, Stop};

@@ -298,7 +298,7 @@ impl Breaker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    
+
     fn spec() -> BreakerSpec {
         BreakerSpec {
             enabled: true,

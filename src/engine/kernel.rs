@@ -18,9 +18,9 @@ use bevy::ecs::system::SystemParam;
 use super::calendar::{Calendar, Event, TimerOwner, TimerTag};
 use super::limits::{CHECK_EVERY, Limits, Stop};
 use super::time::{Nanos, nanos_to_secs};
-use crate::metrics::stats::NodeStats;
 use crate::edge::Link;
 use crate::edge::breaker::{BreakerState, Transition};
+use crate::metrics::stats::NodeStats;
 use crate::model::request::{Call, Exchange, Slab};
 use crate::model::service::Service;
 use crate::model::source::Source;
@@ -39,6 +39,10 @@ pub struct ClassInfo {
     pub name: String,
     pub weight: f64,
     pub priority: u8,
+    pub criticality: crate::station::shed::Criticality,
+    /// Interned tenant and endpoint ids (dense from 0, in class order), for keyed rate limits.
+    pub tenant: u32,
+    pub endpoint: u32,
 }
 
 /// How far the next run of [`super::SimSchedule`] goes.

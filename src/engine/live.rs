@@ -6,12 +6,12 @@
 //! text), so a policy added to the engine (a rate limiter's tokens, an adaptive limit, an
 //! autoscaler's replicas) shows on the cards by adding a field here, with no drawing code.
 
+use crate::edge::Link;
+use crate::edge::breaker::BreakerState;
 use crate::engine::Sim;
 use crate::engine::kernel::{EntryOrigin, Kernel, NodeIndex};
 use crate::engine::time::nanos_to_secs;
 use crate::metrics::stats::NodeStats;
-use crate::edge::Link;
-use crate::edge::breaker::BreakerState;
 use crate::model::service::Service;
 use crate::model::source::Source;
 use crate::scenario::schema::{Arrivals, NodeSpec};

@@ -18,11 +18,11 @@ use super::kernel::{EntryOrigin, Kernel, LogEntry, Net, NetParam, NodeIndex, Run
 use super::limits::Stop;
 use super::time::{Nanos, nanos_to_secs, secs_to_nanos};
 use super::{SimPlugin, SimSchedule};
+use crate::edge::Link;
+use crate::edge::breaker::BreakerState;
 use crate::metrics::report::{AppliedChange, LinkReport, NodeReport, Report};
 use crate::metrics::series::Point;
 use crate::metrics::stats::NodeStats;
-use crate::edge::Link;
-use crate::edge::breaker::BreakerState;
 use crate::model::service::Service;
 use crate::model::source::Source;
 use crate::params::{ParamInfo, Value, parse_value};

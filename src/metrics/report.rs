@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::histogram::LatencyHistogram;
 use super::stats::{Counters, NodeStats};
-use crate::engine::time::{Nanos, nanos_to_secs};
 use crate::edge::{Link, LinkStats};
+use crate::engine::time::{Nanos, nanos_to_secs};
 
 /// Latency summary, seconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -41,6 +41,31 @@ pub struct Rejections {
     pub block_timeout: u64,
     pub breaker_open: u64,
     pub downstream: u64,
+    pub rate_limited: u64,
+    pub admission: u64,
+    pub shed: u64,
+    pub concurrency_limit: u64,
+    pub bulkhead_full: u64,
+    pub codel: u64,
+}
+
+impl Rejections {
+    /// The refusals counted in `c`, by reason.
+    pub fn of(c: &Counters) -> Self {
+        Self {
+            queue_full: c.rejected_full,
+            down: c.rejected_down,
+            block_timeout: c.rejected_block_timeout,
+            breaker_open: c.rejected_breaker,
+            downstream: c.rejected_downstream,
+            rate_limited: c.rejected_rate_limited,
+            admission: c.rejected_admission,
+            shed: c.rejected_shed,
+            concurrency_limit: c.rejected_concurrency,
+            bulkhead_full: c.rejected_bulkhead,
+            codel: c.rejected_codel,
+        }
+    }
 }
 
 /// Totals of one class at one node.
@@ -54,6 +79,8 @@ pub struct ClassReport {
     pub timed_out: u64,
     pub retries: u64,
     pub latency_s: Latency,
+    /// Refusals of this class by reason (a noisy tenant's 429s, a sheddable class's sheds).
+    pub rejected_by: Rejections,
 }
 
 /// Everything measured at one node.
@@ -161,6 +188,7 @@ impl NodeReport {
                             timed_out: kc.timed_out,
                             retries: kc.retries,
                             latency_s: latency(&k.latency, k.latency_sum, kc.completed),
+                            rejected_by: Rejections::of(&kc),
                         },
                     )
                 })
@@ -180,13 +208,7 @@ impl NodeReport {
             in_system: stats.in_system,
             abandoned: c.abandoned,
             cancelled: c.cancelled,
-            rejected_by: Rejections {
-                queue_full: c.rejected_full,
-                down: c.rejected_down,
-                block_timeout: c.rejected_block_timeout,
-                breaker_open: c.rejected_breaker,
-                downstream: c.rejected_downstream,
-            },
+            rejected_by: Rejections::of(&c),
             throughput_per_s: if span > 0.0 { c.completed as f64 / span } else { 0.0 },
             utilization: if workers > 0.0 { busy / workers } else { 0.0 },
             busy_mean: busy,

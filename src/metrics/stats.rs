@@ -112,6 +112,13 @@ pub struct Counters {
     pub rejected_block_timeout: u64,
     pub rejected_breaker: u64,
     pub rejected_downstream: u64,
+    /// Refusals by the admission controllers (`crate::station`).
+    pub rejected_rate_limited: u64,
+    pub rejected_admission: u64,
+    pub rejected_shed: u64,
+    pub rejected_concurrency: u64,
+    pub rejected_bulkhead: u64,
+    pub rejected_codel: u64,
 }
 
 impl Counters {
@@ -147,6 +154,18 @@ pub enum RejectReason {
     BlockTimeout,
     BreakerOpen,
     Downstream,
+    /// Over a token-bucket rate limit (429).
+    RateLimited,
+    /// Refused by the entry gate (queue depth or response time above its threshold).
+    Admission,
+    /// Shed by priority load shedding.
+    Shed,
+    /// The node-wide concurrency limit was reached.
+    ConcurrencyLimit,
+    /// The class's bulkhead pool was exhausted.
+    BulkheadFull,
+    /// Dropped at dequeue by CoDel.
+    Codel,
 }
 
 /// Statistics of one node (component).
@@ -259,6 +278,12 @@ impl NodeStats {
                         RejectReason::BlockTimeout => c.rejected_block_timeout += 1,
                         RejectReason::BreakerOpen => c.rejected_breaker += 1,
                         RejectReason::Downstream => c.rejected_downstream += 1,
+                        RejectReason::RateLimited => c.rejected_rate_limited += 1,
+                        RejectReason::Admission => c.rejected_admission += 1,
+                        RejectReason::Shed => c.rejected_shed += 1,
+                        RejectReason::ConcurrencyLimit => c.rejected_concurrency += 1,
+                        RejectReason::BulkheadFull => c.rejected_bulkhead += 1,
+                        RejectReason::Codel => c.rejected_codel += 1,
                     }
                 }
             }

@@ -7,12 +7,12 @@
 //! armed; the attempt's outcome is recorded in the breaker and the retry policy decides whether
 //! to wait and try again.
 
+use crate::edge::retry::backoff;
+use crate::edge::{Admit, timeout};
 use crate::engine::calendar::{CallId, Event, ExchangeId, TimerOwner, TimerTag};
 use crate::engine::kernel::Net;
 use crate::engine::time::Nanos;
 use crate::metrics::stats::Label;
-use crate::edge::retry::backoff;
-use crate::edge::{Admit, timeout};
 use crate::model::request::{Call, CallState, NONE, Origin};
 use crate::scenario::schema::Outcome;
 

@@ -19,6 +19,7 @@ use crate::engine::time::{Nanos, secs_to_nanos};
 use crate::metrics::stats::{Label, NodeStats, RejectReason};
 use crate::model::request::{Call, CallState, Exchange, NONE, Origin};
 use crate::scenario::schema::{Discipline, Outcome, Overflow, ServiceSpec};
+use crate::station::{Entry, Request, Station};
 
 /// Waiting requests, one FIFO lane per priority level (a single lane without priorities).
 #[derive(Debug, Default)]
@@ -60,7 +61,7 @@ impl WaitQueue {
         }
         let lane = match discipline {
             Discipline::Priority => self.lanes.iter().position(|l| !l.is_empty()),
-            Discipline::Fifo => self.oldest_lane(),
+            Discipline::Fifo | Discipline::Codel => self.oldest_lane(),
             Discipline::Lifo => self.newest_lane(),
         }?;
         self.len -= 1;
@@ -69,6 +70,15 @@ impl WaitQueue {
             _ => self.lanes[lane].pop_front(),
         }
         .map(|(_, c)| c)
+    }
+
+    /// Removes the longest-waiting request with its arrival time and how many stay (CoDel's
+    /// dequeue, which serves oldest first across lanes).
+    pub fn pop_oldest_entry(&mut self) -> Option<(CallId, Nanos, usize)> {
+        let lane = self.oldest_lane()?;
+        let (arrived, call) = self.lanes[lane].pop_front()?;
+        self.len -= 1;
+        Some((call, arrived, self.len))
     }
 
     /// Removes the request to sacrifice for `DropOldest`: the longest-waiting one (of the least
@@ -135,9 +145,23 @@ pub struct Service {
     pub rng_service: SimRng,
     pub rng_error: SimRng,
     pub rng_route: SimRng,
+    /// The admission controllers' state (`crate::station`).
+    pub station: Station,
+    /// Some controller is on or the discipline needs the general path: cached from the spec
+    /// (see [`Station::transparent`]) so the fast paths test one flag.
+    pub gated: bool,
 }
 
 impl Service {
+    /// A request of `class` leaves the node (answered, forwarded, dropped, cancelled, lost).
+    #[inline]
+    fn exit(&mut self, class: u8) {
+        self.inside -= 1;
+        if self.gated {
+            self.station.left(class);
+        }
+    }
+
     /// Whether one more request may wait in the queue.
     #[inline]
     pub fn has_room(&self) -> bool {
@@ -145,12 +169,22 @@ impl Service {
     }
 }
 
-/// Brings the node's time-integrated gauges up to date with its state.
+/// Brings the node's time-integrated gauges up to date with its state. The hot paths call it
+/// for transparent nodes only; elsewhere [`gauges_and_load`] also feeds the controllers.
 #[inline]
 fn gauges(svc: &Service, stats: &mut NodeStats, now: Nanos, warmup: Nanos) {
     stats.queue_len.set(now, warmup, svc.queue.len() as u64);
     stats.busy.set(now, warmup, u64::from(svc.busy));
     stats.inside.set(now, warmup, u64::from(svc.inside));
+}
+
+/// [`gauges`], and the load signals of the node's admission controllers, if it has any.
+#[inline]
+fn gauges_and_load(svc: &mut Service, stats: &mut NodeStats, now: Nanos, warmup: Nanos) {
+    gauges(svc, stats, now, warmup);
+    if svc.gated {
+        svc.station.observe(&svc.spec, now, svc.busy, svc.queue.len(), svc.inside);
+    }
 }
 
 /// A worker takes `call` (all borrows split so the hot paths can call it while holding the node).
@@ -189,8 +223,14 @@ fn leave(svc: &mut Service, stats: &mut NodeStats, k: &mut Kernel, call: CallId,
     if !c.caller_waiting && c.counted {
         stats.counters.abandoned += 1;
     }
-    svc.inside -= 1;
+    let (class, arrived) = (c.class, c.arrived);
+    svc.exit(class);
     svc.busy = svc.busy.saturating_sub(1);
+    if svc.gated {
+        svc.station.finished(&svc.spec, now, now - arrived);
+        // Controllers and disciplines that drop at dequeue take the general path.
+        return false;
+    }
     if !(svc.blocked.is_empty() && svc.alive && svc.busy < svc.spec.workers) {
         return false;
     }
@@ -218,8 +258,8 @@ pub enum Admission {
 impl Net<'_, '_> {
     fn svc_gauges(&mut self, node: Entity) {
         let (now, warmup) = (self.k.now, self.k.warmup);
-        if let Ok((svc, mut stats)) = self.services.get_mut(node) {
-            gauges(&svc, &mut stats, now, warmup);
+        if let Ok((mut svc, mut stats)) = self.services.get_mut(node) {
+            gauges_and_load(&mut svc, &mut stats, now, warmup);
         }
     }
 
@@ -256,17 +296,25 @@ impl Net<'_, '_> {
         if counted {
             stats.arrive(class, is_retry);
         }
+        if svc.gated && svc.alive {
+            let request = Request::of(class, &k.classes);
+            let entry = svc.station.may_enter(&svc.spec, request, now, svc.queue.len() as u32, svc.inside);
+            if let Entry::Refuse { reason, retry_after } = entry {
+                self.refuse_at_entry(call, reason, retry_after);
+                return Admission::Refused;
+            }
+        }
         svc.inside += 1;
         // Fast paths (one borrow of the node): start at once, or wait in the queue.
         if svc.alive && svc.busy < svc.spec.workers && svc.queue.is_empty() {
             start_on(svc, stats, c, call, now, warmup, &mut k.calendar);
-            gauges(svc, stats, now, warmup);
+            gauges_and_load(svc, stats, now, warmup);
             return Admission::Started;
         }
         if svc.alive && svc.has_room() {
             svc.queue.push(priority, now, call);
             c.state = CallState::Queued;
-            gauges(svc, stats, now, warmup);
+            gauges_and_load(svc, stats, now, warmup);
             return Admission::Queued;
         }
         let admission = if !svc.alive {
@@ -341,7 +389,7 @@ impl Net<'_, '_> {
         let Ok((svc, stats)) = self.services.get_mut(c.node) else { return };
         let (svc, stats) = (svc.into_inner(), stats.into_inner());
         start_on(svc, stats, c, call, now, warmup, &mut k.calendar);
-        gauges(svc, stats, now, warmup);
+        gauges_and_load(svc, stats, now, warmup);
     }
 
     pub(crate) fn on_service_done(&mut self, call: CallId, generation: u32) {
@@ -441,8 +489,9 @@ impl Net<'_, '_> {
     fn forward(&mut self, call: CallId, to: Entity) {
         self.label_call(call, Label::Completed);
         let from = self.k.calls.get(call).node;
+        let class = self.k.calls.get(call).class;
         if let Ok((mut svc, _)) = self.services.get_mut(from) {
-            svc.inside -= 1;
+            svc.exit(class);
         }
         let c = self.k.calls.get_mut(call);
         c.node = to;
@@ -472,6 +521,11 @@ impl Net<'_, '_> {
             let Ok((mut svc, mut stats)) = self.services.get_mut(node) else { return };
             if svc.alive && svc.busy < svc.spec.workers {
                 let d = svc.spec.queue.discipline;
+                if d == Discipline::Codel && !svc.queue.is_empty() {
+                    drop(stats);
+                    self.codel_dequeue(node);
+                    continue;
+                }
                 if let Some(next) = svc.queue.pop(d) {
                     drop((svc, stats));
                     self.start_service(next);
@@ -499,8 +553,28 @@ impl Net<'_, '_> {
                 svc.full = false;
                 self.k.note(&svc.name, LogEvent::QueueRoom);
             }
-            gauges(&svc, &mut stats, now, warmup);
+            gauges_and_load(&mut svc, &mut stats, now, warmup);
             return;
+        }
+    }
+
+    /// Takes the next request by CoDel (RFC 8289), refusing those it drops (`codel`), and puts
+    /// a worker on it.
+    fn codel_dequeue(&mut self, node: Entity) {
+        let now = self.k.now;
+        let Ok((svc, _)) = self.services.get_mut(node) else { return };
+        let svc = svc.into_inner();
+        let mut dropped = Vec::new();
+        let next = {
+            let (queue, codel, spec) = (&mut svc.queue, &mut svc.station.codel, &svc.spec.queue.codel);
+            codel.dequeue(spec, now, || queue.pop_oldest_entry(), |victim| dropped.push(victim))
+        };
+        if let Some(next) = next {
+            // Claim the worker before answering the dropped: their callers may send again at once.
+            self.start_service(next);
+        }
+        for victim in dropped {
+            self.refuse(victim, RejectReason::Codel, None);
         }
     }
 
@@ -530,11 +604,17 @@ impl Net<'_, '_> {
 
     /// Rejects a request with a signal: the caller learns at once.
     fn refuse(&mut self, call: CallId, reason: RejectReason, retry_after: Option<Nanos>) {
+        let (node, class) = (self.k.calls.get(call).node, self.k.calls.get(call).class);
+        if let Ok((mut svc, _)) = self.services.get_mut(node) {
+            svc.exit(class);
+        }
+        self.refuse_at_entry(call, reason, retry_after);
+    }
+
+    /// Refuses a request that never entered the node (an admission controller said no).
+    fn refuse_at_entry(&mut self, call: CallId, reason: RejectReason, retry_after: Option<Nanos>) {
         self.label_call(call, Label::Rejected(reason));
         let node = self.k.calls.get(call).node;
-        if let Ok((mut svc, _)) = self.services.get_mut(node) {
-            svc.inside -= 1;
-        }
         self.svc_gauges(node);
         self.respond(call, Outcome::Rejected, retry_after);
     }
@@ -545,7 +625,7 @@ impl Net<'_, '_> {
         self.label_call(call, Label::Dropped);
         let c = *self.k.calls.get(call);
         if let Ok((mut svc, _)) = self.services.get_mut(c.node) {
-            svc.inside -= 1;
+            svc.exit(c.class);
         }
         self.svc_gauges(c.node);
         if c.caller_waiting && self.caller_has_timeout(c.exchange) {
@@ -571,7 +651,7 @@ impl Net<'_, '_> {
                 CallState::Blocked => svc.blocked.retain(|b| *b != call),
                 _ => {}
             }
-            svc.inside -= 1;
+            svc.exit(c.class);
         }
         match c.state {
             CallState::InService => self.release_worker(node),
@@ -597,6 +677,7 @@ impl Net<'_, '_> {
         let (now, warmup) = (self.k.now, self.k.warmup);
         let Ok((mut svc, mut stats)) = self.services.get_mut(node) else { return };
         stats.workers.set(now, warmup, u64::from(svc.spec.workers));
+        svc.gated = !Station::transparent(&svc.spec);
         let (up, alive) = (svc.spec.up, svc.alive);
         svc.alive = up;
         let name = svc.name.clone();
@@ -635,7 +716,7 @@ impl Net<'_, '_> {
             }
             self.label_call(call, Label::Dropped);
             if let Ok((mut svc, _)) = self.services.get_mut(node) {
-                svc.inside -= 1;
+                svc.exit(c.class);
                 if matches!(c.state, CallState::InService | CallState::Downstream) {
                     svc.busy = svc.busy.saturating_sub(1);
                 }

@@ -10,12 +10,12 @@ use bevy::ecs::component::Component;
 use bevy::ecs::entity::Entity;
 use rand_distr::{Distribution as _, Exp1};
 
+use crate::edge::Link;
 use crate::engine::calendar::Event;
 use crate::engine::kernel::Net;
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, nanos_to_secs, secs_to_nanos};
 use crate::metrics::stats::{Label, RejectReason};
-use crate::edge::Link;
 use crate::model::request::{Call, Direct, Exchange, NONE, Origin};
 use crate::scenario::schema::{Arrivals, Outcome, Shape, SourceSpec};
 

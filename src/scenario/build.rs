@@ -10,13 +10,49 @@ use bevy::ecs::world::World;
 
 use super::schema::{NodeSpec, Scenario};
 use super::{Diagnostic, ScenarioError, parse_timeline_entry};
+use crate::edge::{EdgePolicy, Link};
 use crate::engine::kernel::{ClassInfo, Kernel, NetParam, NodeIndex, RunRequest};
 use crate::engine::rng::stream;
 use crate::engine::time::secs_to_nanos;
 use crate::metrics::stats::NodeStats;
-use crate::edge::{EdgePolicy, Link};
 use crate::model::service::{Service, WaitQueue};
 use crate::model::source::Source;
+use crate::station::Station;
+
+/// The engine's classes: the scenario's (or one named `default`), with tenants and endpoints
+/// interned in class order (a class without one is its own).
+fn class_infos(scn: &Scenario) -> Vec<ClassInfo> {
+    if scn.classes.is_empty() {
+        let criticality = Default::default();
+        return vec![ClassInfo {
+            name: "default".into(),
+            weight: 1.0,
+            priority: 0,
+            criticality,
+            tenant: 0,
+            endpoint: 0,
+        }];
+    }
+    let intern = |names: &mut Vec<String>, name: &str| -> u32 {
+        let id = names.iter().position(|n| n == name).unwrap_or_else(|| {
+            names.push(name.to_string());
+            names.len() - 1
+        });
+        id as u32
+    };
+    let (mut tenants, mut endpoints) = (Vec::new(), Vec::new());
+    scn.classes
+        .iter()
+        .map(|c| ClassInfo {
+            name: c.name.clone(),
+            weight: c.weight,
+            priority: c.priority,
+            criticality: c.criticality,
+            tenant: intern(&mut tenants, c.tenant.as_deref().unwrap_or(&c.name)),
+            endpoint: intern(&mut endpoints, c.endpoint.as_deref().unwrap_or(&c.name)),
+        })
+        .collect()
+}
 
 /// Marks a node entity and keeps its name.
 #[derive(bevy::ecs::component::Component, Debug, Clone)]
@@ -28,11 +64,7 @@ pub struct NodeName(pub String);
 /// Timeline entries whose path or value does not fit the model are returned as errors located
 /// at `timeline.N` by the caller.
 pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool) -> Result<(), Vec<(usize, String)>> {
-    let classes: Vec<ClassInfo> = if scn.classes.is_empty() {
-        vec![ClassInfo { name: "default".into(), weight: 1.0, priority: 0 }]
-    } else {
-        scn.classes.iter().map(|c| ClassInfo { name: c.name.clone(), weight: c.weight, priority: c.priority }).collect()
-    };
+    let classes = class_infos(scn);
     let sample_every = secs_to_nanos(scn.sample_every).max(1);
     let warmup = secs_to_nanos(scn.warmup);
     let mut index = NodeIndex::default();
@@ -123,6 +155,8 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
                         rng_service: stream(seed, name, "service"),
                         rng_error: stream(seed, name, "error"),
                         rng_route: stream(seed, name, "route"),
+                        station: Station::new(s, &classes),
+                        gated: !Station::transparent(s),
                     },
                     stats,
                 ));

@@ -11,12 +11,18 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::choice_enum;
-use crate::edge_policy;
 pub use crate::edge::Outcome;
 pub use crate::edge::breaker::BreakerSpec;
 pub use crate::edge::retry::{Jitter, RetrySpec};
+use crate::edge_policy;
 use crate::model::dist::Dist;
 use crate::params::{Choice, Field, Params, Visitor};
+use crate::station::codel::CodelSpec;
+use crate::station::concurrency::ConcurrencySpec;
+use crate::station::entry_gate::EntryGateSpec;
+use crate::station::rate_limit::RateLimitSpec;
+pub use crate::station::shed::Criticality;
+use crate::station::shed::ShedSpec;
 
 /// A whole scenario: metadata, run settings, nodes by name, and the timeline of scripted changes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -76,6 +82,17 @@ pub struct ClassSpec {
     /// 0 is served first by `Priority` queues (Ciw's convention).
     #[serde(default)]
     pub priority: u8,
+    /// How much its requests matter when a service sheds (default standard; SRE book).
+    #[serde(default)]
+    pub criticality: Criticality,
+    /// The tenant (API key) its requests belong to, for per-tenant rate limits (default: the
+    /// class's own name, so each class is its own tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The endpoint (route) its requests call, for per-endpoint rate limits (default: the
+    /// class's own name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 fn one() -> f64 {
@@ -166,6 +183,20 @@ pub struct ServiceSpec {
     /// Probabilistic forwarding after completion (Jackson networks); the rest leaves.
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
+    // The admission controllers, in the order a request meets them (`crate::station`). Each is
+    // off unless written in the file, and left out of exported files while off.
+    /// A token-bucket rate limit (Envoy local rate limit): 429 with Retry-After over the rate.
+    #[serde(default, skip_serializing_if = "RateLimitSpec::is_off")]
+    pub rate_limit: RateLimitSpec,
+    /// Admission on queue depth or response time at the entry (seed 003).
+    #[serde(default, skip_serializing_if = "EntryGateSpec::is_off")]
+    pub entry_gate: EntryGateSpec,
+    /// Priority load shedding by class criticality (seed 001's `should_shed`).
+    #[serde(default, skip_serializing_if = "ShedSpec::is_off")]
+    pub shed: ShedSpec,
+    /// A concurrency limit and per-class bulkheads (seed 001's middleware and pools).
+    #[serde(default, skip_serializing_if = "ConcurrencySpec::is_off")]
+    pub concurrency: ConcurrencySpec,
 }
 
 fn one_u32() -> u32 {
@@ -192,6 +223,13 @@ pub struct QueueSpec {
     /// How long a blocked sender waits for a place before giving up (`Block` only).
     #[serde(default)]
     pub block_timeout: Option<f64>,
+    /// CoDel's target and interval (`discipline: Codel` only; RFC 8289's 5 ms and 100 ms).
+    #[serde(default, skip_serializing_if = "is_default_codel")]
+    pub codel: CodelSpec,
+}
+
+fn is_default_codel(c: &CodelSpec) -> bool {
+    *c == CodelSpec::default()
 }
 
 impl Default for QueueSpec {
@@ -202,6 +240,7 @@ impl Default for QueueSpec {
             overflow: Overflow::Reject,
             retry_after: None,
             block_timeout: None,
+            codel: CodelSpec::default(),
         }
     }
 }
@@ -214,8 +253,15 @@ pub enum Discipline {
     Lifo,
     /// Lowest class priority number first, FIFO within a class.
     Priority,
+    /// FIFO with CoDel's drops at dequeue (RFC 8289; parameters under `queue.codel`).
+    Codel,
 }
-choice_enum!(Discipline { "fifo" => Discipline::Fifo, "lifo" => Discipline::Lifo, "priority" => Discipline::Priority });
+choice_enum!(Discipline {
+    "fifo" => Discipline::Fifo,
+    "lifo" => Discipline::Lifo,
+    "priority" => Discipline::Priority,
+    "codel" => Discipline::Codel,
+});
 
 /// What happens to a request that finds the queue full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,6 +322,9 @@ impl Params for QueueSpec {
             Field::OptionalSeconds(&mut self.block_timeout),
             "how long a blocked sender waits for a place",
         );
+        if self.discipline == Discipline::Codel {
+            v.group("codel", &mut self.codel);
+        }
     }
 }
 
@@ -287,6 +336,10 @@ impl Params for ServiceSpec {
         v.field("error_rate", Field::Real(&mut self.error_rate, 0.0, 1.0), "probability that the local work fails");
         v.field("slowdown", Field::Real(&mut self.slowdown, 0.0, 1e6), "multiplies service times started from now on");
         v.field("up", Field::Flag(&mut self.up), "false = crashed: work inside is lost, arrivals refused");
+        v.group("rate_limit", &mut self.rate_limit);
+        v.group("entry_gate", &mut self.entry_gate);
+        v.group("shed", &mut self.shed);
+        v.group("concurrency", &mut self.concurrency);
     }
 }
 

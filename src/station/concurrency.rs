@@ -1,0 +1,223 @@
+//! Concurrency limits and bulkheads at a service's entry: a cap on the requests inside the
+//! node (queued or in service), node-wide and per pool of classes.
+//!
+//! * Node-wide: seed 001's `BackpressureMiddleware` (a semaphore of `max_concurrent`, default
+//!   100, taken without blocking when a request arrives and released when its response leaves;
+//!   when none is free the answer is 503 at once), refused as `concurrency_limit`.
+//! * Per pool: seed 001's bulkhead ("isolate resources by tenant/functionality": critical 50,
+//!   standard 30, batch 20, each answering 503 when exhausted) as Resilience4j's
+//!   `SemaphoreBulkhead` with its default `maxWaitDuration` of 0 (resilience-semantics §7): a
+//!   request of a pool's classes that finds the pool's permits all taken is refused at once as
+//!   `bulkhead_full`. A slow dependency then holds only its own pool's permits, so the other
+//!   classes keep theirs.
+//!
+//! The permits count requests inside the node, so a limit without a queue in front of
+//! exponential service is M/M/c/c, whose refusal probability is Erlang B (tested in
+//! `tests/integration/theory.rs`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::params::{Field, Params, Visitor};
+
+/// A node-wide concurrency limit and per-class bulkheads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Concurrency")]
+pub struct ConcurrencySpec {
+    /// Present in the file = enabled; can be switched at run time.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Requests allowed inside the node at once (seed 001's `max_concurrent`, default 100);
+    /// none = no node-wide limit (pools only).
+    #[serde(default = "hundred")]
+    pub max_concurrent: Option<u32>,
+    /// Bulkheads: each caps the requests of its classes inside the node.
+    #[serde(default)]
+    pub pools: Vec<PoolSpec>,
+}
+
+/// One bulkhead: the classes it serves and its permits (Resilience4j `maxConcurrentCalls`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Pool")]
+pub struct PoolSpec {
+    /// Class names served by this pool (each class in at most one pool).
+    pub classes: Vec<String>,
+    /// Permits (default 25, Resilience4j's `maxConcurrentCalls`).
+    #[serde(default = "twenty_five")]
+    pub max_concurrent: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+fn hundred() -> Option<u32> {
+    Some(100)
+}
+fn twenty_five() -> u32 {
+    25
+}
+
+impl Default for ConcurrencySpec {
+    /// Seed 001's 100, disabled (no `concurrency:` in the file).
+    fn default() -> Self {
+        Self { enabled: false, max_concurrent: hundred(), pools: Vec::new() }
+    }
+}
+
+impl ConcurrencySpec {
+    /// Absent or disabled: written out of exported scenarios.
+    pub fn is_off(&self) -> bool {
+        !self.enabled
+    }
+}
+
+impl Params for ConcurrencySpec {
+    fn visit(&mut self, v: &mut dyn Visitor) {
+        v.field("enabled", Field::Flag(&mut self.enabled), "cap on requests inside the node");
+        v.field(
+            "max_concurrent",
+            Field::OptionalCount(&mut self.max_concurrent),
+            "requests inside at once (503 when all are taken); unbounded if none",
+        );
+        for pool in &mut self.pools {
+            let name = pool.classes.join("+");
+            v.group("pools", &mut Named(name, pool));
+        }
+    }
+}
+
+/// A pool under its classes' names (`api.concurrency.pools.batch.max_concurrent`).
+struct Named<'a>(String, &'a mut PoolSpec);
+
+impl Params for Named<'_> {
+    fn visit(&mut self, v: &mut dyn Visitor) {
+        let pool = &mut *self.1;
+        v.group(&self.0, &mut PoolParams(pool));
+    }
+}
+
+struct PoolParams<'a>(&'a mut PoolSpec);
+
+impl Params for PoolParams<'_> {
+    fn visit(&mut self, v: &mut dyn Visitor) {
+        v.field("max_concurrent", Field::Count(&mut self.0.max_concurrent, 0), "permits of this bulkhead");
+    }
+}
+
+/// Why a request was refused by the limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The node-wide limit is reached (`concurrency_limit`).
+    Limit,
+    /// Its class's pool is exhausted (`bulkhead_full`).
+    PoolFull,
+}
+
+/// Permits in use per pool. Clock-free. The node-wide count is the node's own count of
+/// requests inside, which the engine passes in, so it is exact however often the limit is
+/// switched on and off.
+#[derive(Clone, Debug, Default)]
+pub struct Concurrency {
+    /// Pool index of each class (`None`: in no pool).
+    pool_of: Vec<Option<usize>>,
+    pool_in_use: Vec<u32>,
+}
+
+impl Concurrency {
+    /// Maps `classes` (by index, as the engine numbers them) to the spec's pools.
+    pub fn new(spec: &ConcurrencySpec, classes: &[String]) -> Self {
+        let pool_of = classes.iter().map(|c| spec.pools.iter().position(|p| p.classes.contains(c))).collect();
+        Self { pool_of, pool_in_use: vec![0; spec.pools.len()] }
+    }
+
+    /// Takes a permit for a request of `class` arriving at a node that holds `inside` requests
+    /// (not counting this one), or says why none is free. Pool permits are counted whether the
+    /// limit is enabled or not, so switching it on acts on the real occupancy.
+    pub fn try_acquire(&mut self, spec: &ConcurrencySpec, class: u8, inside: u32) -> Result<(), Refusal> {
+        let pool = self.pool_of.get(class as usize).copied().flatten();
+        if spec.enabled {
+            if spec.max_concurrent.is_some_and(|max| inside >= max) {
+                return Err(Refusal::Limit);
+            }
+            if let Some(p) = pool
+                && self.pool_in_use[p] >= spec.pools.get(p).map_or(u32::MAX, |p| p.max_concurrent)
+            {
+                return Err(Refusal::PoolFull);
+            }
+        }
+        if let Some(p) = pool {
+            self.pool_in_use[p] += 1;
+        }
+        Ok(())
+    }
+
+    /// Gives back the pool permit of a request of `class` leaving the node (answered,
+    /// forwarded, dropped, cancelled or lost in a crash).
+    pub fn release(&mut self, class: u8) {
+        if let Some(p) = self.pool_of.get(class as usize).copied().flatten() {
+            self.pool_in_use[p] = self.pool_in_use[p].saturating_sub(1);
+        }
+    }
+
+    /// Permits in use in pool `p`.
+    pub fn pool_in_use(&self, p: usize) -> u32 {
+        self.pool_in_use.get(p).copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(max: Option<u32>, pools: &[(&str, u32)]) -> ConcurrencySpec {
+        ConcurrencySpec {
+            enabled: true,
+            max_concurrent: max,
+            pools: pools.iter().map(|(c, n)| PoolSpec { classes: vec![c.to_string()], max_concurrent: *n }).collect(),
+        }
+    }
+
+    #[test]
+    fn the_middleware_refuses_at_once_when_every_permit_is_taken() {
+        let s = spec(Some(2), &[]);
+        let mut c = Concurrency::new(&s, &["default".into()]);
+        assert_eq!(c.try_acquire(&s, 0, 0), Ok(()));
+        assert_eq!(c.try_acquire(&s, 0, 1), Ok(()));
+        assert_eq!(c.try_acquire(&s, 0, 2), Err(Refusal::Limit));
+    }
+
+    #[test]
+    fn a_full_pool_refuses_only_its_own_classes() {
+        // Seed 001's pools, scaled down: critical 5, batch 2.
+        let s = spec(None, &[("critical", 5), ("batch", 2)]);
+        let classes = ["critical".to_string(), "batch".to_string(), "other".to_string()];
+        let mut c = Concurrency::new(&s, &classes);
+        assert_eq!(c.try_acquire(&s, 1, 0), Ok(()));
+        assert_eq!(c.try_acquire(&s, 1, 1), Ok(()));
+        assert_eq!(c.try_acquire(&s, 1, 2), Err(Refusal::PoolFull));
+        for i in 0..5 {
+            assert_eq!(c.try_acquire(&s, 0, 2 + i), Ok(()), "batch's exhaustion leaves critical its permits");
+        }
+        assert_eq!(c.try_acquire(&s, 0, 7), Err(Refusal::PoolFull));
+        assert_eq!(c.try_acquire(&s, 2, 7), Ok(()), "a class in no pool is limited only node-wide");
+        c.release(1);
+        assert_eq!(c.pool_in_use(1), 1);
+        assert_eq!(c.try_acquire(&s, 1, 7), Ok(()));
+    }
+
+    #[test]
+    fn disabled_admits_everything_but_keeps_counting_pools() {
+        let mut s = spec(Some(1), &[("batch", 1)]);
+        s.enabled = false;
+        let mut c = Concurrency::new(&s, &["batch".into()]);
+        for i in 0..10 {
+            assert_eq!(c.try_acquire(&s, 0, i), Ok(()));
+        }
+        assert_eq!(c.pool_in_use(0), 10);
+        s.enabled = true;
+        assert_eq!(c.try_acquire(&s, 0, 10), Err(Refusal::Limit));
+        for _ in 0..10 {
+            c.release(0);
+        }
+        assert_eq!(c.pool_in_use(0), 0);
+    }
+}
