@@ -1,8 +1,8 @@
 //! The caller's side of an edge: its policy layers, composed as tower composes layers.
 //!
 //! ```text
-//!   attempt ──▶ Retry ──▶ Breaker ──▶ Timeout ──▶ call at the callee
-//!   outcome ◀── Retry ◀── Breaker ◀── Timeout ◀──
+//!   request ──▶ Fallback ──▶ Retry ──▶ Breaker ──▶ RateLimit ──▶ Timeout ──▶ call at the callee
+//!   answer  ◀── Fallback ◀── Retry ◀── Breaker ◀──────────────── Timeout ◀──
 //! ```
 //!
 //! Each layer is one file: its spec (as written in the scenario, with defaults and docs), its
@@ -16,6 +16,8 @@
 //! the three composition functions below.
 
 pub mod breaker;
+pub mod fallback;
+pub mod rate_limit;
 pub mod retry;
 pub mod timeout;
 
@@ -27,6 +29,7 @@ use crate::engine::rng::SimRng;
 use crate::engine::time::Nanos;
 use crate::params::{Field, Params, Visitor};
 use breaker::{Breaker, Transition};
+use rate_limit::{RateLimitSpec, RateLimiter, Verdict};
 
 /// An attempt's outcome class, as named in `retry_on`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -37,6 +40,8 @@ pub enum Outcome {
     Dropped,
     Timeout,
     BreakerOpen,
+    /// Refused by the edge's own rate limit: never sent.
+    RateLimited,
 }
 
 /// Declares a struct that carries an edge's policy: the struct's own fields, then one field per
@@ -57,6 +62,12 @@ macro_rules! edge_policy {
             breaker: $crate::edge::breaker::BreakerSpec,
             /// Cancel the callee's work when the timeout fires (default: it keeps working).
             cancel_on_timeout: bool,
+            /// Answer a call that failed for good from a default or cache (default: none).
+            #[serde(skip_serializing_if = "crate::edge::fallback::FallbackSpec::is_off")]
+            fallback: $crate::edge::fallback::FallbackSpec,
+            /// A client-side token bucket: refuse or delay attempts over the rate (default: none).
+            #[serde(skip_serializing_if = "crate::station::rate_limit::RateLimitSpec::is_off")]
+            rate_limit: $crate::edge::rate_limit::RateLimitSpec,
         );
     };
     (@emit [$($meta:tt)*] $name:ident [$($own:tt)*] $( $(#[$fmeta:meta])* $field:ident : $ty:ty ),* $(,)?) => {
@@ -96,6 +107,8 @@ impl Params for EdgePolicy {
         );
         v.group("retry", &mut self.retry);
         v.group("breaker", &mut self.breaker);
+        v.group("rate_limit", &mut self.rate_limit);
+        v.group("fallback", &mut self.fallback);
     }
 }
 
@@ -103,6 +116,8 @@ impl Params for EdgePolicy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admit {
     Send,
+    /// Send after this many nanoseconds (a shaper holds it).
+    Delay(Nanos),
     /// Refused on the caller's side without reaching the callee, with the outcome to report.
     Refuse(Outcome),
 }
@@ -124,8 +139,15 @@ pub struct LinkStats {
     pub timeouts: u64,
     /// Calls refused by the open breaker (never sent).
     pub breaker_rejected: u64,
+    /// Attempts refused by the edge's rate limit (never sent), and attempts it held back, with
+    /// the total time they were held.
+    pub rate_limited: u64,
+    pub delayed: u64,
+    pub delay_s: f64,
     /// Exchanges that ended without success (after every attempt they were allowed).
     pub gave_up: u64,
+    /// Of those, the ones the fallback answered.
+    pub fallbacks: u64,
     /// Attempts currently in flight.
     pub in_flight: u64,
     /// Attempts sent, by attempt number (index 0 = first attempts; the last slot collects
@@ -151,7 +173,7 @@ impl LinkStats {
             Outcome::Rejected => self.rejected += 1,
             Outcome::Dropped => self.dropped += 1,
             Outcome::Timeout => self.timeouts += 1,
-            Outcome::BreakerOpen => {}
+            Outcome::BreakerOpen | Outcome::RateLimited => {}
         }
     }
 }
@@ -180,13 +202,16 @@ pub struct Link {
     /// Jitter stream of this edge.
     pub rng: SimRng,
     pub stats: LinkStats,
+    /// The client-side rate limit's buckets.
+    pub limiter: RateLimiter,
     /// Cut by a fault: attempts are lost on the wire (the caller sees them as dropped).
     pub cut: bool,
 }
 
 impl Link {
     pub fn new(name: String, from: Entity, to: Entity, policy: EdgePolicy, rng: SimRng) -> Self {
-        Self { name, from, to, policy, breaker: Breaker::default(), rng, stats: LinkStats::default(), cut: false }
+        let (breaker, stats, limiter) = (Breaker::default(), LinkStats::default(), RateLimiter::new());
+        Self { name, from, to, policy, breaker, rng, stats, limiter, cut: false }
     }
 
     /// True when no layer changes what a call does and the edge is whole: a request can go
@@ -194,14 +219,25 @@ impl Link {
     #[inline]
     pub fn transparent(&self) -> bool {
         let p = &self.policy;
-        retry::transparent(&p.retry) && breaker::transparent(&p.breaker) && timeout::transparent(p.timeout) && !self.cut
+        fallback::transparent(&p.fallback)
+            && retry::transparent(&p.retry)
+            && breaker::transparent(&p.breaker)
+            && rate_limit::transparent(&p.rate_limit)
+            && timeout::transparent(p.timeout)
+            && !self.cut
     }
 
     /// Asks the layers, outermost first, whether the attempt numbered `attempt` may be sent at
-    /// `now`, and counts it. Returns any breaker transition made on the way (the lazy
-    /// OPEN → HALF_OPEN move), for the engine to log.
+    /// `now`, and counts it; `key` is the request's id for a keyed rate limit (see
+    /// [`crate::station::rate_limit::LimitKey::pick`]). Returns any breaker transition made on
+    /// the way (the lazy OPEN → HALF_OPEN move), for the engine to log.
     #[inline]
-    pub fn admit(&mut self, attempt: u32, now: Nanos) -> (Admit, Option<Transition>) {
+    pub fn admit(
+        &mut self,
+        attempt: u32,
+        now: Nanos,
+        key: impl Fn(&RateLimitSpec) -> u32,
+    ) -> (Admit, Option<Transition>) {
         if attempt > 1 {
             self.stats.retries += 1;
         }
@@ -210,8 +246,25 @@ impl Link {
             self.stats.breaker_rejected += 1;
             return (Admit::Refuse(Outcome::BreakerOpen), transition);
         }
+        let limit = &self.policy.rate_limit;
+        let admit = if limit.enabled {
+            match self.limiter.admit(limit, key(limit), now) {
+                Verdict::Pass => Admit::Send,
+                Verdict::Delay(d) => {
+                    self.stats.delayed += 1;
+                    self.stats.delay_s += d as f64 / 1e9;
+                    Admit::Delay(d)
+                }
+                Verdict::Refuse { .. } => {
+                    self.stats.rate_limited += 1;
+                    return (Admit::Refuse(Outcome::RateLimited), transition);
+                }
+            }
+        } else {
+            Admit::Send
+        };
         self.stats.record_sent(attempt);
-        (Admit::Send, transition)
+        (admit, transition)
     }
 
     /// Records the outcome of an attempt that was sent and took `duration`, innermost layer

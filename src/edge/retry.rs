@@ -121,6 +121,7 @@ impl Params for RetryOn<'_> {
             ("dropped", Outcome::Dropped),
             ("timeout", Outcome::Timeout),
             ("breaker_open", Outcome::BreakerOpen),
+            ("rate_limited", Outcome::RateLimited),
         ] {
             let mut on = self.0.contains(&outcome);
             v.field(name, Field::Flag(&mut on), "retry this outcome");

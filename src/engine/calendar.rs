@@ -93,6 +93,8 @@ pub enum TimerTag {
     RetryDue,
     /// Breaker layer (owner: the edge): the automatic OPEN → HALF_OPEN move.
     BreakerHalfOpen,
+    /// Rate-limit layer with `excess: Delay` (owner: the exchange): the shaper lets the attempt go.
+    SendDue,
 }
 
 #[derive(Clone, Copy, Debug)]

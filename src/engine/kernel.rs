@@ -20,11 +20,13 @@ use super::limits::{CHECK_EVERY, Limits, Stop};
 use super::time::{Nanos, nanos_to_secs};
 use crate::edge::Link;
 use crate::edge::breaker::{BreakerState, Transition};
+use crate::metrics::series::Readings;
 use crate::metrics::stats::NodeStats;
 use crate::model::request::{Call, Exchange, Slab};
 use crate::model::service::Service;
 use crate::model::source::Source;
 use crate::params::{self, Value, Visitor};
+use crate::station::Reading;
 
 pub use super::timeline::{EntryOrigin, Timeline, TimelineEntry};
 
@@ -243,6 +245,7 @@ impl Net<'_, '_> {
         match tag {
             TimerTag::RetryDue => self.on_retry_due(owner.as_exchange(), generation),
             TimerTag::BreakerHalfOpen => self.on_breaker_timer(owner.as_entity(), generation),
+            TimerTag::SendDue => self.on_send_due(owner.as_exchange(), generation),
         }
     }
 
@@ -358,10 +361,15 @@ impl Net<'_, '_> {
         let links = &self.links;
         for (svc, mut stats) in &mut self.services {
             let worst = svc.links.iter().filter_map(|l| links.get(*l).ok()).map(level).fold(0.0, f64::max);
-            stats.sample(t, warmup, span, worst);
+            let readings = if svc.gated {
+                Readings::from_values(svc.station.readings(&svc.spec, t, svc.inside).iter().map(Reading::level))
+            } else {
+                Readings::default()
+            };
+            stats.sample(t, warmup, span, worst, readings);
         }
         for (_, mut stats, link) in &mut self.sources {
-            stats.sample(t, warmup, span, level(&link));
+            stats.sample(t, warmup, span, level(&link), Readings::default());
         }
     }
 

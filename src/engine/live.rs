@@ -15,6 +15,7 @@ use crate::metrics::stats::NodeStats;
 use crate::model::service::Service;
 use crate::model::source::Source;
 use crate::scenario::schema::{Arrivals, NodeSpec};
+use crate::station::Reading;
 
 /// One piece of a node's live state.
 #[derive(Clone, Debug, PartialEq)]
@@ -110,6 +111,13 @@ impl Sim {
             if !s.alive {
                 out.push(field("up", "node", LiveValue::State { name: "DOWN", level: 2 }));
             }
+            let now = world.resource::<Kernel>().now;
+            for reading in s.station.readings(&s.spec, now, s.inside) {
+                out.push(match reading {
+                    Reading::Gauge { key, label, value, max } => field(key, label, LiveValue::Gauge { value, max }),
+                    Reading::State { key, label, name, level } => field(key, label, LiveValue::State { name, level }),
+                });
+            }
             links.extend(s.links.iter().filter_map(|l| world.get::<Link>(*l)));
         } else if let Some(src) = world.get::<Source>(e) {
             if matches!(src.spec.arrivals, Arrivals::OnOff { .. }) {
@@ -133,6 +141,17 @@ impl Sim {
                     label: format!("->{to}"),
                     edge: Some(to),
                     value: LiveValue::State { name, level },
+                });
+            }
+            let limit = &link.policy.rate_limit;
+            if limit.enabled {
+                let now = world.resource::<Kernel>().now;
+                let to = index.name_of(link.to).to_string();
+                out.push(LiveField {
+                    key: "edge_tokens",
+                    label: format!("->{to} tokens"),
+                    edge: Some(to),
+                    value: LiveValue::Gauge { value: link.limiter.tokens(limit, now), max: Some(limit.capacity()) },
                 });
             }
         }

@@ -393,8 +393,11 @@ impl Sim {
         let mut nodes = std::collections::BTreeMap::new();
         for (name, &e) in &index.nodes {
             let Some(stats) = world.get::<NodeStats>(e) else { continue };
-            let kind = if world.get::<Service>(e).is_some() { "service" } else { "source" };
-            nodes.insert(name.clone(), NodeReport::new(kind, stats, k.now, k.warmup, &class_names));
+            let service = world.get::<Service>(e);
+            let kind = if service.is_some() { "service" } else { "source" };
+            let mut report = NodeReport::new(kind, stats, k.now, k.warmup, &class_names);
+            report.policies = service.and_then(|s| s.station.report(&s.spec));
+            nodes.insert(name.clone(), report);
         }
         let links = index
             .links

@@ -68,6 +68,17 @@ impl Rejections {
     }
 }
 
+/// Workers held by blocked forwards (`Block` overflow at the next node).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Blocked {
+    /// Forwards that held a worker here while blocked.
+    pub count: u64,
+    pub mean_s: f64,
+    pub p99_s: f64,
+    /// Share of this node's worker time spent held (time-averaged held workers / workers).
+    pub fraction: f64,
+}
+
 /// Totals of one class at one node.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ClassReport {
@@ -79,6 +90,8 @@ pub struct ClassReport {
     pub timed_out: u64,
     pub retries: u64,
     pub latency_s: Latency,
+    /// Queueing delay of this class's requests that entered service.
+    pub wait_s: Wait,
     /// Refusals of this class by reason (a noisy tenant's 429s, a sheddable class's sheds).
     pub rejected_by: Rejections,
 }
@@ -99,6 +112,8 @@ pub struct NodeReport {
     pub in_system: u64,
     pub abandoned: u64,
     pub cancelled: u64,
+    /// Requests served the degraded response (also counted in `completed` when they succeed).
+    pub degraded: u64,
     pub rejected_by: Rejections,
     /// Completions per second over the measured span.
     pub throughput_per_s: f64,
@@ -111,6 +126,14 @@ pub struct NodeReport {
     pub wait_s: Wait,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub classes: BTreeMap<String, ClassReport>,
+    /// Time this node's workers spent held by forwards blocked at the next node (absent when
+    /// that never happened). That time is booked here and nowhere else: the blocked request's
+    /// latency and wait at the next node start when it gets a place there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<Blocked>,
+    /// What the node's admission controllers did (absent when it has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policies: Option<crate::station::StationReport>,
 }
 
 /// Totals of one edge: its counters as the engine keeps them, and its breaker.
@@ -164,6 +187,12 @@ fn latency(h: &LatencyHistogram, sum: u128, n: u64) -> Latency {
     Latency { mean: mean(sum, n), p50: q(h, 0.5), p95: q(h, 0.95), p99: q(h, 0.99), p999: q(h, 0.999) }
 }
 
+/// Queueing delay summary of `hist` (whose values add up to `sum`).
+fn wait(hist: &LatencyHistogram, sum: u128) -> Wait {
+    let h = hist.to_hdr();
+    Wait { mean: mean(sum, hist.len()), p50: q(&h, 0.5), p99: q(&h, 0.99) }
+}
+
 impl NodeReport {
     /// Summarises `stats` at time `now` (measured span: warm-up to `now`).
     pub fn new(kind: &'static str, stats: &NodeStats, now: Nanos, warmup: Nanos, class_names: &[String]) -> Self {
@@ -188,6 +217,7 @@ impl NodeReport {
                             timed_out: kc.timed_out,
                             retries: kc.retries,
                             latency_s: latency(&k.latency, k.latency_sum, kc.completed),
+                            wait_s: wait(&k.wait, k.wait_sum),
                             rejected_by: Rejections::of(&kc),
                         },
                     )
@@ -208,6 +238,7 @@ impl NodeReport {
             in_system: stats.in_system,
             abandoned: c.abandoned,
             cancelled: c.cancelled,
+            degraded: c.degraded,
             rejected_by: Rejections::of(&c),
             throughput_per_s: if span > 0.0 { c.completed as f64 / span } else { 0.0 },
             utilization: if workers > 0.0 { busy / workers } else { 0.0 },
@@ -216,11 +247,18 @@ impl NodeReport {
             queue_len_max: stats.queue_len.max,
             in_system_mean: stats.inside.mean_until(now, warmup),
             latency_s: latency(&stats.latency, stats.latency_sum, c.completed),
-            wait_s: {
-                let wait = stats.wait.to_hdr();
-                Wait { mean: mean(stats.wait_sum, stats.wait.len()), p50: q(&wait, 0.5), p99: q(&wait, 0.99) }
-            },
+            wait_s: wait(&stats.wait, stats.wait_sum),
             classes,
+            blocked: (stats.blocked.len() > 0).then(|| {
+                let held = stats.blocked.to_hdr();
+                Blocked {
+                    count: stats.blocked.len(),
+                    mean_s: mean(stats.blocked_sum, stats.blocked.len()),
+                    p99_s: q(&held, 0.99),
+                    fraction: if workers > 0.0 { stats.held.mean_until(now, warmup) / workers } else { 0.0 },
+                }
+            }),
+            policies: None,
         }
     }
 }

@@ -47,9 +47,41 @@ pub struct Point {
     /// of them, and for a merged point the worst sample it covers, so compaction never hides
     /// an open breaker).
     pub breaker: f64,
+    /// The node's policy readings at the end of the interval (tokens, permits, loads, states as
+    /// levels), in the order [`crate::station::Station::readings`] lists them (not in the CSV,
+    /// whose columns are fixed).
+    #[serde(skip)]
+    pub readings: Readings,
     /// The exact sums merged points are computed from (not part of the CSV).
     #[serde(skip)]
     pub sums: Sums,
+}
+
+/// Most policy readings a point keeps per node.
+pub const MAX_READINGS: usize = 8;
+
+/// A node's policy readings at one instant (a fixed array, so points stay `Copy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Readings {
+    values: [f32; MAX_READINGS],
+    len: u8,
+}
+
+impl Readings {
+    /// Keeps up to [`MAX_READINGS`] values, in order.
+    pub fn from_values(values: impl IntoIterator<Item = f64>) -> Self {
+        let mut r = Readings::default();
+        for v in values.into_iter().take(MAX_READINGS) {
+            r.values[r.len as usize] = v as f32;
+            r.len += 1;
+        }
+        r
+    }
+
+    /// The `i`-th reading, if the node had that many.
+    pub fn get(&self, i: usize) -> Option<f64> {
+        (i < self.len as usize).then(|| f64::from(self.values[i]))
+    }
 }
 
 /// Integer sums behind a point: merging adds them, so merging is exactly associative.
@@ -95,6 +127,7 @@ impl Point {
             queue_len_max: a.queue_len_max.max(b.queue_len_max),
             in_system: b.in_system,
             breaker: a.breaker.max(b.breaker),
+            readings: b.readings,
             t: b.t,
             sums,
             ..Point::default()
@@ -125,6 +158,7 @@ impl Point {
             queue_len_max: self.queue_len_max,
             in_system: self.in_system,
             breaker: self.breaker,
+            readings: self.readings,
             t: t_ns as f64 / 1e9,
             sums,
             ..Point::default()

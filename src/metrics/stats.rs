@@ -12,7 +12,7 @@
 //! integrated over time from the warm-up on; means divide by the measured span.
 
 use super::histogram::{LatencyHistogram, WindowHistogram};
-use super::series::{Point, Series, Sums};
+use super::series::{Point, Readings, Series, Sums};
 use crate::engine::time::Nanos;
 use bevy::ecs::component::Component;
 
@@ -105,6 +105,9 @@ pub struct Counters {
     pub abandoned: u64,
     /// Work removed because the caller cancelled it.
     pub cancelled: u64,
+    /// Requests served the cheaper degraded response (counted when their service starts; a
+    /// degraded success is also `completed`).
+    pub degraded: u64,
     /// Rejections by reason: queue full / node down / block timeout / breaker open / refused
     /// downstream (a source's request refused by the node it calls).
     pub rejected_full: u64,
@@ -134,6 +137,8 @@ pub struct ClassStats {
     pub counters: Counters,
     pub latency: LatencyHistogram,
     pub latency_sum: u128,
+    pub wait: LatencyHistogram,
+    pub wait_sum: u128,
 }
 
 /// The terminal label given to a request at a node.
@@ -183,6 +188,10 @@ pub struct NodeStats {
     /// Worker pool size over time (utilization = busy area / workers area).
     pub workers: Gauge,
     pub inside: Gauge,
+    /// Workers held by forwards blocked at the next node, and how long each was held.
+    pub held: Gauge,
+    pub blocked: LatencyHistogram,
+    pub blocked_sum: u128,
     pub classes: Vec<ClassStats>,
     window_counters: Counters,
     window_latency: WindowHistogram,
@@ -207,11 +216,16 @@ impl NodeStats {
             busy: Gauge::default(),
             workers: Gauge::default(),
             inside: Gauge::default(),
+            held: Gauge::default(),
+            blocked: LatencyHistogram::default(),
+            blocked_sum: 0,
             classes: (0..classes)
                 .map(|_| ClassStats {
                     counters: Counters::default(),
                     latency: LatencyHistogram::default(),
                     latency_sum: 0,
+                    wait: LatencyHistogram::default(),
+                    wait_sum: 0,
                 })
                 .collect(),
             window_counters: Counters::default(),
@@ -296,11 +310,23 @@ impl NodeStats {
         }
     }
 
-    /// Records the queueing delay of a counted request entering service.
+    /// Records the queueing delay of a counted request of `class` entering service.
     #[inline]
-    pub fn record_wait(&mut self, wait: Nanos) {
+    pub fn record_wait(&mut self, class: u8, wait: Nanos) {
         self.wait.record(wait);
         self.wait_sum += u128::from(wait);
+        if self.classes.len() > 1
+            && let Some(c) = self.classes.get_mut(class as usize)
+        {
+            c.wait.record(wait);
+            c.wait_sum += u128::from(wait);
+        }
+    }
+
+    /// Records how long a worker of this node was held by a forward blocked downstream.
+    pub fn record_blocked(&mut self, held: Nanos) {
+        self.blocked.record(held);
+        self.blocked_sum += u128::from(held);
     }
 
     /// One of the node's outgoing breakers entered `state` (0 closed, 1 half-open, 2 open).
@@ -309,8 +335,8 @@ impl NodeStats {
     }
 
     /// Closes the series window ending at `now` (of length `span`) and appends a point;
-    /// `breaker` is the worst state of the node's breakers now.
-    pub fn sample(&mut self, now: Nanos, warmup: Nanos, span: Nanos, breaker: f64) {
+    /// `breaker` is the worst state of the node's breakers now, `readings` its policies' state.
+    pub fn sample(&mut self, now: Nanos, warmup: Nanos, span: Nanos, breaker: f64, readings: Readings) {
         let breaker = breaker.max(std::mem::take(&mut self.window_breaker));
         for g in [&mut self.queue_len, &mut self.busy, &mut self.workers, &mut self.inside] {
             g.advance(now, warmup);
@@ -352,6 +378,7 @@ impl NodeStats {
             utilization: if workers > 0.0 { busy / workers } else { 0.0 },
             in_system: self.inside.value as f64,
             breaker,
+            readings,
             sums,
         };
         self.series.push(point);

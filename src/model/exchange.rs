@@ -7,14 +7,16 @@
 //! armed; the attempt's outcome is recorded in the breaker and the retry policy decides whether
 //! to wait and try again.
 
+use crate::edge::rate_limit::RateLimitSpec;
 use crate::edge::retry::backoff;
-use crate::edge::{Admit, timeout};
+use crate::edge::{Admit, fallback, timeout};
 use crate::engine::calendar::{CallId, Event, ExchangeId, TimerOwner, TimerTag};
 use crate::engine::kernel::Net;
 use crate::engine::time::Nanos;
 use crate::metrics::stats::Label;
 use crate::model::request::{Call, CallState, NONE, Origin};
 use crate::scenario::schema::Outcome;
+use crate::station::Request;
 
 impl Net<'_, '_> {
     /// Whether the caller of `exchange` has a timeout (and so can notice a silent drop).
@@ -51,15 +53,17 @@ impl Net<'_, '_> {
         self.k.calls.insert(call)
     }
 
-    /// Sends the next attempt of `ex` through the breaker to the callee.
+    /// Passes the next attempt of `ex` through the edge's layers, then sends it (now, or when
+    /// a shaper lets it go).
     pub(crate) fn start_attempt(&mut self, ex: ExchangeId) {
         let now = self.k.now;
         let e = self.k.exchanges.get_mut(ex);
         e.attempt += 1;
         let (link_id, attempt, class, origin, counted) = (e.link, e.attempt, e.class, e.origin, e.counted);
+        let request = Request::of(class, &self.k.classes);
         let Some(link) = self.link_mut(link_id) else { return };
-        let (admit, transition) = link.admit(attempt, now);
-        let (to, cut, deadline) = (link.to, link.cut, timeout::deadline(link.policy.timeout, now));
+        let key = |limit: &RateLimitSpec| limit.key.pick(u32::from(class), request.tenant, request.endpoint);
+        let (admit, transition) = link.admit(attempt, now, key);
         if attempt > 1
             && counted
             && let Origin::Source(s) = origin
@@ -73,16 +77,36 @@ impl Net<'_, '_> {
         if let Some(t) = transition {
             self.breaker_moved(link_id, t);
         }
-        if let Admit::Refuse(outcome) = admit {
-            self.attempt_outcome(ex, outcome, None);
-            return;
+        match admit {
+            Admit::Send => self.send_attempt(ex),
+            Admit::Delay(d) => {
+                let em = self.k.exchanges.get_mut(ex);
+                em.generation = em.generation.wrapping_add(1);
+                let (owner, tag, generation) = (TimerOwner::exchange(ex), TimerTag::SendDue, em.generation);
+                self.k.calendar.schedule(now.saturating_add(d), Event::Timer { owner, tag, generation });
+            }
+            Admit::Refuse(outcome) => self.attempt_outcome(ex, outcome, None),
         }
+    }
+
+    /// A shaper's hold on the attempt of `ex` is over: send it.
+    pub(crate) fn on_send_due(&mut self, ex: ExchangeId, generation: u32) {
+        if self.k.exchanges.get(ex).generation == generation {
+            self.send_attempt(ex);
+        }
+    }
+
+    /// Sends the admitted attempt of `ex` to the callee, arming its timeout.
+    fn send_attempt(&mut self, ex: ExchangeId) {
+        let now = self.k.now;
         let e = self.k.exchanges.get_mut(ex);
         e.attempt_started = now;
         e.generation = e.generation.wrapping_add(1);
         e.call = NONE;
         e.live = true;
-        let generation = e.generation;
+        let (link_id, attempt, class, generation) = (e.link, e.attempt, e.class, e.generation);
+        let Some(link) = self.link(link_id) else { return };
+        let (to, cut, deadline) = (link.to, link.cut, timeout::deadline(link.policy.timeout, now));
         if let Some(at) = deadline {
             self.k.calendar.schedule(at, Event::CallTimeout { exchange: ex, generation });
         }
@@ -192,6 +216,23 @@ impl Net<'_, '_> {
         em.generation = em.generation.wrapping_add(1);
         let e = *em;
         self.k.exchanges.remove(ex);
+        let mut answered_by_fallback = false;
+        let outcome = match self.link_mut(e.link) {
+            Some(link) => {
+                let (outcome, fell_back) = fallback::answer(&link.policy.fallback, outcome);
+                link.stats.fallbacks += u64::from(fell_back);
+                answered_by_fallback = fell_back;
+                outcome
+            }
+            None => outcome,
+        };
+        if answered_by_fallback
+            && e.counted
+            && let Origin::Source(s) = e.origin
+            && let Ok((_, mut stats, _)) = self.sources.get_mut(s)
+        {
+            stats.counters.degraded += 1;
+        }
         match e.origin {
             Origin::Source(source) => self.source_request_done(source, e.counted, e.class, e.created, outcome, false),
             Origin::Worker(call) => self.downstream_done(call, outcome),

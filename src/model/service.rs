@@ -19,6 +19,7 @@ use crate::engine::time::{Nanos, secs_to_nanos};
 use crate::metrics::stats::{Label, NodeStats, RejectReason};
 use crate::model::request::{Call, CallState, Exchange, NONE, Origin};
 use crate::scenario::schema::{Discipline, Outcome, Overflow, ServiceSpec};
+use crate::station::adaptive_lifo::End;
 use crate::station::{Entry, Request, Station};
 
 /// Waiting requests, one FIFO lane per priority level (a single lane without priorities).
@@ -61,7 +62,7 @@ impl WaitQueue {
         }
         let lane = match discipline {
             Discipline::Priority => self.lanes.iter().position(|l| !l.is_empty()),
-            Discipline::Fifo | Discipline::Codel => self.oldest_lane(),
+            Discipline::Fifo | Discipline::Codel | Discipline::AdaptiveLifo => self.oldest_lane(),
             Discipline::Lifo => self.newest_lane(),
         }?;
         self.len -= 1;
@@ -72,11 +73,19 @@ impl WaitQueue {
         .map(|(_, c)| c)
     }
 
-    /// Removes the longest-waiting request with its arrival time and how many stay (CoDel's
-    /// dequeue, which serves oldest first across lanes).
-    pub fn pop_oldest_entry(&mut self) -> Option<(CallId, Nanos, usize)> {
-        let lane = self.oldest_lane()?;
-        let (arrived, call) = self.lanes[lane].pop_front()?;
+    /// Removes the longest-waiting (or the newest) request across lanes, with its arrival time
+    /// and how many stay: the dequeue of the disciplines that judge by waiting time.
+    pub fn pop_entry(&mut self, end: End) -> Option<(CallId, Nanos, usize)> {
+        let (arrived, call) = match end {
+            End::Oldest => {
+                let lane = self.oldest_lane()?;
+                self.lanes[lane].pop_front()?
+            }
+            End::Newest => {
+                let lane = self.newest_lane()?;
+                self.lanes[lane].pop_back()?
+            }
+        };
         self.len -= 1;
         Some((call, arrived, self.len))
     }
@@ -132,6 +141,8 @@ pub struct Service {
     pub blocked: VecDeque<CallId>,
     /// Workers occupied: in service, waiting downstream, or held by a blocked forward.
     pub busy: u32,
+    /// Of those, held by a forward blocked at the next node (`Block` there).
+    pub held: u32,
     /// Requests physically inside (queued, blocked here, or with a worker).
     pub inside: u32,
     /// Outgoing synchronous-call edges, in `calls` order.
@@ -202,9 +213,15 @@ fn start_on(
     c.started = now;
     svc.busy += 1;
     if c.counted {
-        stats.record_wait(now - c.arrived);
+        stats.record_wait(c.class, now - c.arrived);
     }
-    let d = svc.spec.service.sample_nanos(&mut svc.rng_service, svc.spec.slowdown);
+    let dist = if svc.gated && svc.station.degraded(&svc.spec, now) {
+        stats.counters.degraded += u64::from(c.counted);
+        &svc.spec.degrade.service
+    } else {
+        &svc.spec.service
+    };
+    let d = dist.sample_nanos(&mut svc.rng_service, svc.spec.slowdown);
     calendar.schedule(now.saturating_add(d), Event::ServiceDone { call, generation: c.generation });
     let _ = warmup;
 }
@@ -312,6 +329,9 @@ impl Net<'_, '_> {
             return Admission::Started;
         }
         if svc.alive && svc.has_room() {
+            if svc.gated {
+                svc.station.enqueued(now, svc.queue.is_empty());
+            }
             svc.queue.push(priority, now, call);
             c.state = CallState::Queued;
             gauges_and_load(svc, stats, now, warmup);
@@ -352,6 +372,10 @@ impl Net<'_, '_> {
                         Some(v) => {
                             self.drop_call(v);
                             if let Ok((mut s, _)) = self.services.get_mut(node) {
+                                if s.gated {
+                                    let was_empty = s.queue.is_empty();
+                                    s.station.enqueued(now, was_empty);
+                                }
                                 s.queue.push(priority, now, call);
                             }
                             self.k.calls.get_mut(call).state = CallState::Queued;
@@ -497,7 +521,14 @@ impl Net<'_, '_> {
         c.node = to;
         c.held_worker_at = Some(from);
         match self.arrive(call) {
-            Admission::Blocked => self.svc_gauges(from),
+            Admission::Blocked => {
+                let (now, warmup) = (self.k.now, self.k.warmup);
+                if let Ok((mut svc, mut stats)) = self.services.get_mut(from) {
+                    svc.held += 1;
+                    stats.held.set(now, warmup, u64::from(svc.held));
+                }
+                self.svc_gauges(from);
+            }
             Admission::Refused => self.release_worker(from), // the call record is gone
             Admission::Started | Admission::Queued => {
                 self.k.calls.get_mut(call).held_worker_at = None;
@@ -521,9 +552,9 @@ impl Net<'_, '_> {
             let Ok((mut svc, mut stats)) = self.services.get_mut(node) else { return };
             if svc.alive && svc.busy < svc.spec.workers {
                 let d = svc.spec.queue.discipline;
-                if d == Discipline::Codel && !svc.queue.is_empty() {
+                if matches!(d, Discipline::Codel | Discipline::AdaptiveLifo) && !svc.queue.is_empty() {
                     drop(stats);
-                    self.codel_dequeue(node);
+                    self.dequeue_dropping(node, d);
                     continue;
                 }
                 if let Some(next) = svc.queue.pop(d) {
@@ -543,6 +574,10 @@ impl Net<'_, '_> {
                 && let Some(b) = svc.blocked.pop_front()
             {
                 let c = *self.k.calls.get(b);
+                if svc.gated {
+                    let was_empty = svc.queue.is_empty();
+                    svc.station.enqueued(now, was_empty);
+                }
                 svc.queue.push(c.priority, c.arrived, b);
                 drop((svc, stats));
                 self.k.calls.get_mut(b).state = CallState::Queued;
@@ -558,16 +593,18 @@ impl Net<'_, '_> {
         }
     }
 
-    /// Takes the next request by CoDel (RFC 8289), refusing those it drops (`codel`), and puts
-    /// a worker on it.
-    fn codel_dequeue(&mut self, node: Entity) {
+    /// Takes the next request by a discipline that drops at dequeue (CoDel, adaptive LIFO),
+    /// refusing those it drops (`codel`), and puts a worker on it.
+    fn dequeue_dropping(&mut self, node: Entity, discipline: Discipline) {
         let now = self.k.now;
         let Ok((svc, _)) = self.services.get_mut(node) else { return };
         let svc = svc.into_inner();
         let mut dropped = Vec::new();
-        let next = {
-            let (queue, codel, spec) = (&mut svc.queue, &mut svc.station.codel, &svc.spec.queue.codel);
-            codel.dequeue(spec, now, || queue.pop_oldest_entry(), |victim| dropped.push(victim))
+        let (queue, station, spec) = (&mut svc.queue, &mut svc.station, &svc.spec.queue);
+        let next = if discipline == Discipline::Codel {
+            station.codel.dequeue(&spec.codel, now, || queue.pop_entry(End::Oldest), |victim| dropped.push(victim))
+        } else {
+            station.lifo.dequeue(&spec.adaptive_lifo, now, |end| queue.pop_entry(end), |victim| dropped.push(victim))
         };
         if let Some(next) = next {
             // Claim the worker before answering the dropped: their callers may send again at once.
@@ -578,13 +615,32 @@ impl Net<'_, '_> {
         }
     }
 
-    /// A blocked sender got a place: its block timeout is void and a held upstream worker is freed.
+    /// A blocked sender got a place: its block timeout is void and a held upstream worker is
+    /// freed. A forwarded request starts counting its wait here from now: the time it spent
+    /// blocked is booked at the node whose worker it held ([`Net::release_held`]).
     fn unblock(&mut self, call: CallId) {
+        let now = self.k.now;
         let c = self.k.calls.get_mut(call);
         c.generation = c.generation.wrapping_add(1);
         if let Some(up) = c.held_worker_at.take() {
-            self.release_worker(up);
+            let since = std::mem::replace(&mut c.arrived, now);
+            self.release_held(up, since);
         }
+    }
+
+    /// A worker of `up` held since `since` by a forward blocked at the next node is let go:
+    /// the blocked time is booked at `up` (`blocked_s`, and `blocked_fraction` of its worker
+    /// time), never at the node that kept it waiting.
+    fn release_held(&mut self, up: Entity, since: Nanos) {
+        let (now, warmup) = (self.k.now, self.k.warmup);
+        if let Ok((mut svc, mut stats)) = self.services.get_mut(up) {
+            svc.held = svc.held.saturating_sub(1);
+            stats.held.set(now, warmup, u64::from(svc.held));
+            if since >= warmup {
+                stats.record_blocked(now - since);
+            }
+        }
+        self.release_worker(up);
     }
 
     pub(crate) fn on_block_timeout(&mut self, call: CallId, generation: u32) {
@@ -597,7 +653,7 @@ impl Net<'_, '_> {
         }
         if let Some(up) = c.held_worker_at {
             self.k.calls.get_mut(call).held_worker_at = None;
-            self.release_worker(up);
+            self.release_held(up, c.arrived);
         }
         self.refuse(call, RejectReason::BlockTimeout, None);
     }
@@ -663,7 +719,7 @@ impl Net<'_, '_> {
             }
             CallState::Blocked => {
                 if let Some(up) = c.held_worker_at {
-                    self.release_worker(up);
+                    self.release_held(up, c.arrived);
                 }
                 self.svc_gauges(node);
             }
@@ -725,7 +781,7 @@ impl Net<'_, '_> {
                 self.cancel_exchange(c.downstream);
             }
             if let (CallState::Blocked, Some(up)) = (c.state, c.held_worker_at) {
-                self.release_worker(up);
+                self.release_held(up, c.arrived);
             }
             // Invalidate its pending service completion, then answer the caller.
             let cm = self.k.calls.get_mut(call);

@@ -372,6 +372,7 @@ pub fn source_label(outcome: Outcome) -> Label {
         Outcome::Error => Label::Error,
         Outcome::Rejected => Label::Rejected(RejectReason::Downstream),
         Outcome::BreakerOpen => Label::Rejected(RejectReason::BreakerOpen),
+        Outcome::RateLimited => Label::Rejected(RejectReason::RateLimited),
         Outcome::Dropped => Label::Dropped,
         Outcome::Timeout => Label::TimedOut,
     }

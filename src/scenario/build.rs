@@ -147,6 +147,7 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
                         queue: WaitQueue::default(),
                         blocked: Default::default(),
                         busy: 0,
+                        held: 0,
                         inside: 0,
                         links,
                         routes,

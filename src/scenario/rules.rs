@@ -6,6 +6,7 @@
 
 use super::schema::{Arrivals, ServiceSpec, SourceSpec};
 use crate::engine::time::MAX_RATE;
+use crate::station::rate_limit::Excess;
 
 /// The most clients a closed loop may have, and the largest breaker window: both are held in
 /// memory one by one.
@@ -51,5 +52,14 @@ pub fn source(s: &SourceSpec) -> Option<(&'static str, String)> {
 
 /// A service's broken rule, if any.
 pub fn service(s: &ServiceSpec) -> Option<(&'static str, String)> {
+    if s.rate_limit.enabled && s.rate_limit.excess == Excess::Delay {
+        // A station answers at once or takes the request in; holding it outside the node is the
+        // caller's business (a shaper on the edge), as Envoy's local rate limit only refuses.
+        return Some((
+            "rate_limit.excess",
+            "a service's rate limit refuses (429) and cannot delay; write `excess: Reject` here, or put              `rate_limit: RateLimit(…, excess: Delay)` on the callers' edge to shape their traffic"
+                .into(),
+        ));
+    }
     s.service.validate().err().map(|e| ("service", e))
 }

@@ -17,8 +17,10 @@ pub use crate::edge::retry::{Jitter, RetrySpec};
 use crate::edge_policy;
 use crate::model::dist::Dist;
 use crate::params::{Choice, Field, Params, Visitor};
+use crate::station::adaptive_lifo::AdaptiveLifoSpec;
 use crate::station::codel::CodelSpec;
 use crate::station::concurrency::ConcurrencySpec;
+use crate::station::degrade::DegradeSpec;
 use crate::station::entry_gate::EntryGateSpec;
 use crate::station::rate_limit::RateLimitSpec;
 pub use crate::station::shed::Criticality;
@@ -197,6 +199,9 @@ pub struct ServiceSpec {
     /// A concurrency limit and per-class bulkheads (seed 001's middleware and pools).
     #[serde(default, skip_serializing_if = "ConcurrencySpec::is_off")]
     pub concurrency: ConcurrencySpec,
+    /// Graceful degradation: a cheaper response above a load threshold (seed 002).
+    #[serde(default, skip_serializing_if = "DegradeSpec::is_off")]
+    pub degrade: DegradeSpec,
 }
 
 fn one_u32() -> u32 {
@@ -226,6 +231,13 @@ pub struct QueueSpec {
     /// CoDel's target and interval (`discipline: Codel` only; RFC 8289's 5 ms and 100 ms).
     #[serde(default, skip_serializing_if = "is_default_codel")]
     pub codel: CodelSpec,
+    /// Adaptive LIFO's timeouts (`discipline: AdaptiveLifo` only; Facebook's 100 ms and 5 ms).
+    #[serde(default, skip_serializing_if = "is_default_lifo")]
+    pub adaptive_lifo: AdaptiveLifoSpec,
+}
+
+fn is_default_lifo(c: &AdaptiveLifoSpec) -> bool {
+    *c == AdaptiveLifoSpec::default()
 }
 
 fn is_default_codel(c: &CodelSpec) -> bool {
@@ -241,6 +253,7 @@ impl Default for QueueSpec {
             retry_after: None,
             block_timeout: None,
             codel: CodelSpec::default(),
+            adaptive_lifo: AdaptiveLifoSpec::default(),
         }
     }
 }
@@ -255,12 +268,16 @@ pub enum Discipline {
     Priority,
     /// FIFO with CoDel's drops at dequeue (RFC 8289; parameters under `queue.codel`).
     Codel,
+    /// Facebook's adaptive LIFO: FIFO normally, newest first once the queue has stayed
+    /// non-empty for a while, with CoDel-style queue timeouts (under `queue.adaptive_lifo`).
+    AdaptiveLifo,
 }
 choice_enum!(Discipline {
     "fifo" => Discipline::Fifo,
     "lifo" => Discipline::Lifo,
     "priority" => Discipline::Priority,
     "codel" => Discipline::Codel,
+    "adaptive_lifo" => Discipline::AdaptiveLifo,
 });
 
 /// What happens to a request that finds the queue full.
@@ -322,8 +339,10 @@ impl Params for QueueSpec {
             Field::OptionalSeconds(&mut self.block_timeout),
             "how long a blocked sender waits for a place",
         );
-        if self.discipline == Discipline::Codel {
-            v.group("codel", &mut self.codel);
+        match self.discipline {
+            Discipline::Codel => v.group("codel", &mut self.codel),
+            Discipline::AdaptiveLifo => v.group("adaptive_lifo", &mut self.adaptive_lifo),
+            _ => {}
         }
     }
 }
@@ -340,6 +359,7 @@ impl Params for ServiceSpec {
         v.group("entry_gate", &mut self.entry_gate);
         v.group("shed", &mut self.shed);
         v.group("concurrency", &mut self.concurrency);
+        v.group("degrade", &mut self.degrade);
     }
 }
 

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::time::Nanos;
+use crate::model::dist::Dist;
 use crate::params::{Field, Params, Visitor};
 use crate::station::load::{LoadGauge, LoadSpec};
 
@@ -27,10 +28,17 @@ pub struct DegradeSpec {
     /// The load measured and its window (default: utilization over 1 s).
     #[serde(default)]
     pub load: LoadSpec,
+    /// The degraded response's own service time (partial results, a cached page; default
+    /// exponential with a mean of 1 ms).
+    #[serde(default = "cheap")]
+    pub service: Dist,
 }
 
 fn yes() -> bool {
     true
+}
+fn cheap() -> Dist {
+    Dist::Exponential { mean: 0.001 }
 }
 fn eighty_percent() -> f64 {
     0.8
@@ -39,7 +47,7 @@ fn eighty_percent() -> f64 {
 impl Default for DegradeSpec {
     /// Degrade above 80 % utilization, disabled (no `degrade:` in the file).
     fn default() -> Self {
-        Self { enabled: false, above: 0.8, load: LoadSpec::default() }
+        Self { enabled: false, above: 0.8, load: LoadSpec::default(), service: cheap() }
     }
 }
 
@@ -59,6 +67,7 @@ impl Params for DegradeSpec {
             "serve the degraded response while the load is above this fraction",
         );
         v.group("load", &mut self.load);
+        v.group("service", &mut self.service);
     }
 }
 

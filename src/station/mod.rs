@@ -11,7 +11,9 @@
 //!
 //! * may it enter: [`Station::may_enter`] walks the controllers in the order above;
 //! * which request is next: the queue's discipline (FIFO, LIFO, priority in `model::service`'s
-//!   wait queue; CoDel in [`codel`], which may drop requests at dequeue);
+//!   wait queue; CoDel in [`codel`] and adaptive LIFO in [`adaptive_lifo`], which may drop
+//!   requests at dequeue, refused as `codel`);
+//! * how it is served: [`degrade`] picks a cheaper response above a load threshold;
 //! * a request finished: [`Station::finished`] feeds the response-time window of the entry gate;
 //! * it left the node: [`Station::left`] gives back its bulkhead permit;
 //! * the node's gauges changed: [`Station::observe`] feeds the load signals of shedding.
@@ -75,6 +77,8 @@ pub struct Station {
     pub shed: shed::Shedder,
     pub concurrency: concurrency::Concurrency,
     pub codel: codel::Codel,
+    pub lifo: adaptive_lifo::AdaptiveLifo,
+    pub degrade: degrade::Degrader,
 }
 
 impl Station {
@@ -86,6 +90,8 @@ impl Station {
             shed: shed::Shedder::new(&spec.shed, 0),
             concurrency: concurrency::Concurrency::new(&spec.concurrency, &names),
             codel: codel::Codel::default(),
+            lifo: adaptive_lifo::AdaptiveLifo::default(),
+            degrade: degrade::Degrader::new(&spec.degrade, 0),
         }
     }
 
@@ -96,7 +102,8 @@ impl Station {
             && !spec.shed.enabled
             && !spec.concurrency.enabled
             && spec.concurrency.pools.is_empty()
-            && !matches!(spec.queue.discipline, Discipline::Codel)
+            && !spec.degrade.enabled
+            && !matches!(spec.queue.discipline, Discipline::Codel | Discipline::AdaptiveLifo)
     }
 
     /// Walks the controllers in order for a request arriving at `now` at a node with
@@ -111,8 +118,8 @@ impl Station {
     ) -> Entry {
         if spec.rate_limit.enabled {
             let key = spec.rate_limit.key.pick(u32::from(request.class), request.tenant, request.endpoint);
-            // The shaper's delay is not modelled at a service: a request over the rate is refused
-            // (see the README); an edge's rate limit can delay.
+            // A station refuses (the checker holds `excess` to `Reject` here; shaping belongs to
+            // the callers' edges, `crate::edge::rate_limit`).
             if let rate_limit::Verdict::Refuse { retry_after } = self.rate_limit.admit(&spec.rate_limit, key, now) {
                 return Entry::Refuse { reason: RejectReason::RateLimited, retry_after };
             }
@@ -145,17 +152,34 @@ impl Station {
         self.entry_gate.record_latency(&spec.entry_gate, now, latency);
     }
 
-    /// The node's gauges changed: feed the load signal shedding measures.
+    /// The node's gauges changed: feed the load signals of shedding and degradation.
     pub fn observe(&mut self, spec: &ServiceSpec, now: Nanos, busy: u32, queue_len: usize, inside: u32) {
-        let load = match spec.shed.load.signal {
-            LoadSignal::Utilization => ratio(f64::from(busy), f64::from(spec.workers)),
-            LoadSignal::QueueFill => spec.queue.capacity.map_or(0.0, |c| ratio(queue_len as f64, f64::from(c))),
-            LoadSignal::InFlight => {
-                let limit = spec.concurrency.max_concurrent.unwrap_or(spec.workers);
-                ratio(f64::from(inside), f64::from(limit))
-            }
-        };
-        self.shed.set_load(&spec.shed, now, load);
+        let shed = load_of(spec, spec.shed.load.signal, busy, queue_len, inside);
+        self.shed.set_load(&spec.shed, now, shed);
+        let degrade = load_of(spec, spec.degrade.load.signal, busy, queue_len, inside);
+        self.degrade.set_load(&spec.degrade, now, degrade);
+    }
+
+    /// A request joins the queue (adaptive LIFO watches how long the queue stays non-empty).
+    pub fn enqueued(&mut self, now: Nanos, was_empty: bool) {
+        self.lifo.on_enqueue(now, was_empty);
+    }
+
+    /// Whether a request starting service now gets the degraded response (counted).
+    pub fn degraded(&mut self, spec: &ServiceSpec, now: Nanos) -> bool {
+        self.degrade.degrade(&spec.degrade, now)
+    }
+}
+
+/// The load `signal` as a fraction, from the node's gauges.
+fn load_of(spec: &ServiceSpec, signal: LoadSignal, busy: u32, queue_len: usize, inside: u32) -> f64 {
+    match signal {
+        LoadSignal::Utilization => ratio(f64::from(busy), f64::from(spec.workers)),
+        LoadSignal::QueueFill => spec.queue.capacity.map_or(0.0, |c| ratio(queue_len as f64, f64::from(c))),
+        LoadSignal::InFlight => {
+            let limit = spec.concurrency.max_concurrent.unwrap_or(spec.workers);
+            ratio(f64::from(inside), f64::from(limit))
+        }
     }
 }
 
@@ -167,5 +191,122 @@ fn ratio(part: f64, whole: f64) -> f64 {
         1.0
     } else {
         0.0
+    }
+}
+
+/// One controller's live state for cards and plots: (key, label, value, ceiling or state level).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reading {
+    /// A level with an optional ceiling (tokens of a bucket, permits in use, a load fraction).
+    Gauge { key: &'static str, label: &'static str, value: f64, max: Option<f64> },
+    /// A named state and its severity (0 normal, 1 warning, 2 bad).
+    State { key: &'static str, label: &'static str, name: &'static str, level: u8 },
+}
+
+impl Reading {
+    /// The number a plot draws: a gauge's value, a state's severity.
+    pub fn level(&self) -> f64 {
+        match self {
+            Reading::Gauge { value, .. } => *value,
+            Reading::State { level, .. } => f64::from(*level),
+        }
+    }
+
+    /// The stable key and the label a person reads.
+    pub fn names(&self) -> (&'static str, &'static str) {
+        match self {
+            Reading::Gauge { key, label, .. } | Reading::State { key, label, .. } => (key, label),
+        }
+    }
+}
+
+impl Station {
+    /// The live state of every controller that is on, in chain order: what a card shows and
+    /// what can be plotted, without drawing code per controller.
+    pub fn readings(&self, spec: &ServiceSpec, now: Nanos, inside: u32) -> Vec<Reading> {
+        let mut out = Vec::new();
+        if spec.rate_limit.enabled {
+            let value = self.rate_limit.tokens(&spec.rate_limit, now);
+            let max = Some(spec.rate_limit.capacity());
+            out.push(Reading::Gauge { key: "rate_limit_tokens", label: "tokens", value, max });
+        }
+        if spec.entry_gate.enabled
+            && let Some(mean) = self.entry_gate.mean_latency(now)
+        {
+            let max = spec.entry_gate.max_latency;
+            out.push(Reading::Gauge { key: "entry_gate_latency", label: "resp s", value: mean, max });
+        }
+        if spec.shed.enabled {
+            let value = self.shed.load(now);
+            out.push(Reading::Gauge { key: "shed_load", label: "load", value, max: Some(1.0) });
+            let (name, level) = if value > spec.shed.critical_only_above {
+                ("critical only", 2)
+            } else if value > spec.shed.shed_sheddable_above {
+                ("shedding", 1)
+            } else {
+                ("admitting all", 0)
+            };
+            out.push(Reading::State { key: "shed_state", label: "shed", name, level });
+        }
+        if spec.concurrency.enabled
+            && let Some(max) = spec.concurrency.max_concurrent
+        {
+            let value = f64::from(inside);
+            out.push(Reading::Gauge { key: "concurrency", label: "permits", value, max: Some(f64::from(max)) });
+        }
+        if spec.degrade.enabled {
+            let value = self.degrade.load(now);
+            out.push(Reading::Gauge { key: "degrade_load", label: "degrade load", value, max: Some(1.0) });
+        }
+        match spec.queue.discipline {
+            Discipline::Codel => {
+                let dropping = self.codel.status().dropping;
+                let (name, level) = if dropping { ("dropping", 1) } else { ("ok", 0) };
+                out.push(Reading::State { key: "codel", label: "codel", name, level });
+            }
+            Discipline::AdaptiveLifo => {
+                let congested = self.lifo.congested(&spec.queue.adaptive_lifo, now);
+                let (name, level) = if congested { ("LIFO", 1) } else { ("FIFO", 0) };
+                out.push(Reading::State { key: "adaptive_lifo", label: "order", name, level });
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+/// What the admission controllers did over the whole run (from t = 0, warm-up included), for
+/// the report: only the controllers that are on. The refusals themselves, counted after the
+/// warm-up like every label, are in `rejected_by`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct StationReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<rate_limit::RateLimitStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_gate: Option<entry_gate::EntryGateStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shed: Option<shed::ShedStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codel: Option<codel::CodelStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adaptive_lifo: Option<adaptive_lifo::AdaptiveLifoStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degrade: Option<degrade::DegradeStats>,
+}
+
+impl Station {
+    /// The report of the controllers that are on; `None` for a transparent station.
+    pub fn report(&self, spec: &ServiceSpec) -> Option<StationReport> {
+        if Self::transparent(spec) {
+            return None;
+        }
+        Some(StationReport {
+            rate_limit: spec.rate_limit.enabled.then(|| self.rate_limit.stats),
+            entry_gate: spec.entry_gate.enabled.then(|| self.entry_gate.stats.clone()),
+            shed: spec.shed.enabled.then(|| self.shed.stats.clone()),
+            codel: (spec.queue.discipline == Discipline::Codel).then(|| *self.codel.stats()),
+            adaptive_lifo: (spec.queue.discipline == Discipline::AdaptiveLifo).then(|| *self.lifo.stats()),
+            degrade: spec.degrade.enabled.then(|| self.degrade.stats.clone()),
+        })
     }
 }
