@@ -63,6 +63,58 @@ fn policy(g: &mut Gen) -> String {
             g.unit()
         );
     }
+    if g.chance(0.25) {
+        let _ = write!(
+            s,
+            "rate_limit: RateLimit(rate: {:.2}, burst: Some({:.1}), key: {}, excess: {}), ",
+            2.0 + g.unit() * 40.0,
+            1.0 + g.unit() * 5.0,
+            g.pick(&["Global", "Class", "Tenant", "Endpoint"]),
+            g.pick(&["Reject", "Delay"])
+        );
+    }
+    if g.chance(0.15) {
+        s.push_str("fallback: Fallback(), ");
+    }
+    s
+}
+
+/// Admission controllers for a service (each present or not).
+fn admission(g: &mut Gen) -> String {
+    let mut s = String::new();
+    if g.chance(0.2) {
+        let _ = write!(
+            s,
+            "rate_limit: RateLimit(rate: {:.2}, burst: Some({:.1}), key: {}), ",
+            2.0 + g.unit() * 40.0,
+            1.0 + g.unit() * 5.0,
+            g.pick(&["Global", "Class", "Tenant", "Endpoint"])
+        );
+    }
+    if g.chance(0.2) {
+        let _ = write!(s, "entry_gate: EntryGate(max_queue: Some({}), max_latency: Some({:.3})), ", g.below(6), 0.01 + g.unit() * 0.3);
+    }
+    if g.chance(0.25) {
+        let _ = write!(
+            s,
+            "shed: Shed(shed_sheddable_above: {:.2}, critical_only_above: {:.2}, load: Load(signal: {}, window: {:.2})), ",
+            g.unit() * 0.8,
+            0.5 + g.unit() * 0.5,
+            g.pick(&["Utilization", "QueueFill", "InFlight"]),
+            0.05 + g.unit()
+        );
+    }
+    if g.chance(0.25) {
+        let _ = write!(
+            s,
+            "concurrency: Concurrency(max_concurrent: Some({}), pools: [Pool(classes: [\"c\"], max_concurrent: {})]), ",
+            1 + g.below(8),
+            g.below(4)
+        );
+    }
+    if g.chance(0.15) {
+        let _ = write!(s, "degrade: Degrade(above: {:.2}), ", g.unit());
+    }
     s
 }
 
@@ -97,9 +149,9 @@ fn random_scenario(g: &mut Gen) -> String {
         let capacity = if g.chance(0.2) { "None".to_string() } else { g.below(12).to_string() };
         let _ = writeln!(
             nodes,
-            "\"s{i}\": Service(workers: {}, queue: Queue(capacity: {capacity}, discipline: {}, overflow: {}, retry_after: {:.2}, block_timeout: {:.2}), service: {}, error_rate: {:.2}, calls: [{}], routes: [{}]),",
+            "\"s{i}\": Service(workers: {}, queue: Queue(capacity: {capacity}, discipline: {}, overflow: {}, retry_after: {:.2}, block_timeout: {:.2}, codel: Codel(target: 0.002, interval: 0.02), adaptive_lifo: AdaptiveLifo(timeout: 0.05, congested_timeout: 0.005)), service: {}, error_rate: {:.2}, calls: [{}], routes: [{}], {}),",
             1 + g.below(4),
-            g.pick(&["Fifo", "Lifo", "Priority"]),
+            g.pick(&["Fifo", "Lifo", "Priority", "Codel", "AdaptiveLifo"]),
             g.pick(&["Reject", "DropNewest", "DropOldest", "Block"]),
             g.unit(),
             0.05 + g.unit(),
@@ -107,6 +159,7 @@ fn random_scenario(g: &mut Gen) -> String {
             if g.chance(0.5) { g.unit() * 0.3 } else { 0.0 },
             calls.join(", "),
             routes.join(", "),
+            admission(g),
         );
     }
     for k in 0..1 + g.below(3) {
@@ -138,7 +191,7 @@ fn random_scenario(g: &mut Gen) -> String {
         timeline.push(format!("\"{change}\""));
     }
     format!(
-        "Scenario(title: \"random\", duration: 20.0, warmup: {:.2}, sample_every: 0.25, classes: [Class(name: \"a\", priority: 0), Class(name: \"b\", priority: 1), Class(name: \"c\", priority: 2)], nodes: {{\n{nodes}}}, timeline: [{}])",
+        "Scenario(title: \"random\", duration: 20.0, warmup: {:.2}, sample_every: 0.25, classes: [Class(name: \"a\", priority: 0, criticality: Critical, tenant: Some(\"t1\")), Class(name: \"b\", priority: 1, tenant: Some(\"t1\"), endpoint: Some(\"e\")), Class(name: \"c\", priority: 2, criticality: Sheddable, endpoint: Some(\"e\"))], nodes: {{\n{nodes}}}, timeline: [{}])",
         if g.chance(0.5) { g.unit() * 5.0 } else { 0.0 },
         timeline.join(", ")
     )
@@ -149,6 +202,7 @@ fn counts_balance_at_every_node_in_random_scenarios() {
     let mut g = Gen(2024);
     // Totals over all cases, to show every label and path was exercised.
     let mut seen = [0u64; 8];
+    let mut seen_reasons = [0u64; 11];
     for case in 0..60 {
         let text = random_scenario(&mut g);
         let mut s = sim(&text, case);
@@ -166,6 +220,30 @@ fn counts_balance_at_every_node_in_random_scenarios() {
                     s.now()
                 );
                 assert_eq!(n.in_system, audit[name], "case {case}, node {name} at t={}: audit\n{text}", s.now());
+                let b = &n.rejected_by;
+                let reasons = [
+                    b.queue_full,
+                    b.down,
+                    b.block_timeout,
+                    b.breaker_open,
+                    b.downstream,
+                    b.rate_limited,
+                    b.admission,
+                    b.shed,
+                    b.concurrency_limit,
+                    b.bulkhead_full,
+                    b.codel,
+                ];
+                assert_eq!(n.rejected, reasons.iter().sum::<u64>(), "case {case}, node {name}: every refusal has its reason");
+                for (class, c) in &n.classes {
+                    let cb = &c.rejected_by;
+                    let by_class = cb.queue_full + cb.down + cb.block_timeout + cb.breaker_open + cb.downstream
+                        + cb.rate_limited + cb.admission + cb.shed + cb.concurrency_limit + cb.bulkhead_full + cb.codel;
+                    assert_eq!(c.rejected, by_class, "case {case}, node {name}, class {class}");
+                }
+                for (seen, x) in seen_reasons.iter_mut().zip(reasons) {
+                    *seen += x;
+                }
             }
             assert!(r.errors.is_empty(), "case {case}: {:?}", r.errors);
         }
@@ -180,5 +258,21 @@ fn counts_balance_at_every_node_in_random_scenarios() {
     let names = ["completed", "errors", "rejected", "dropped", "timed_out", "in_system", "abandoned", "cancelled"];
     for (name, total) in names.iter().zip(seen) {
         assert!(total > 20, "the random scenarios should exercise `{name}` (seen {total})");
+    }
+    let reasons = [
+        "queue_full",
+        "down",
+        "block_timeout",
+        "breaker_open",
+        "downstream",
+        "rate_limited",
+        "admission",
+        "shed",
+        "concurrency_limit",
+        "bulkhead_full",
+        "codel",
+    ];
+    for (name, total) in reasons.iter().zip(seen_reasons) {
+        assert!(total > 0, "the random scenarios should refuse for `{name}` at least once");
     }
 }

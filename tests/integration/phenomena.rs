@@ -3,9 +3,9 @@
 //! travelling upstream, crashes, and abandoned versus cancelled work.
 
 use sluice::Sim;
+use sluice::edge::breaker::BreakerState;
 use sluice::engine::log::LogEvent;
 use sluice::metrics::series::Point;
-use sluice::edge::breaker::BreakerState;
 
 use crate::util::sim;
 

@@ -2,9 +2,9 @@
 //! and backoff delays (AWS "Exponential Backoff and Jitter"), and the circuit breaker's state
 //! machine on scripted outcome sequences (Resilience4j `CircuitBreakerStateMachine`).
 
-use sluice::engine::rng::stream;
 use sluice::edge::breaker::{Breaker, BreakerState};
 use sluice::edge::retry::backoff;
+use sluice::engine::rng::stream;
 use sluice::scenario::schema::{BreakerSpec, Jitter, RetrySpec};
 
 use crate::util::sim;

@@ -1,5 +1,7 @@
 //! Queueing theory versus simulation: M/M/1 and Little's law, M/M/c (Erlang C), M/M/c/K
-//! blocking, Erlang B, M/D/1 and M/E₄/1 (Pollaczek–Khinchine), and a two-station Jackson tandem.
+//! blocking, Erlang B (a loss station, a concurrency limit and a bulkhead pool, with exponential and
+//! log-normal work), a token bucket's long-run rate, M/D/1 and M/E₄/1 (Pollaczek–Khinchine), and a
+//! two-station Jackson tandem.
 //!
 //! Method: each check runs `REPS` independent replications (seeds 1..=`REPS`) of a scenario with
 //! a warm-up (the first tenth of the run, excluded from the statistics), takes one estimate per
@@ -229,6 +231,103 @@ fn erlang_b_loss() {
         check(&format!("Erlang B({c}, {lambda})"), &blocking, b_theory);
         check(&format!("M/M/{c}/{c} busy workers"), &busy, lambda * (1.0 - b_theory));
         assert!(wait.iter().all(|w| *w == 0.0), "nobody waits in a loss system: {wait:?}");
+    }
+}
+
+/// A concurrency limit of `c` with immediate refusal and no queue in front of it (seed 001's
+/// middleware on a node with more workers than permits) is M/M/c/c: it refuses B(c, a) of its
+/// arrivals as `concurrency_limit`. Erlang B is insensitive to the service distribution, so
+/// log-normal work with a coefficient of variation of 2 refuses the same share.
+#[test]
+fn concurrency_limit_is_erlang_b() {
+    for (lambda, c, service) in [(4.0, 5u32, "Exponential(mean: 1.0)"), (8.0, 10, "LogNormal(mean: 1.0, cv: 2.0)")] {
+        let b_theory = erlang_b(c, lambda);
+        let text = format!(
+            r#"Scenario(
+                title: "concurrency limit",
+                {settings}
+                nodes: {{
+                    "clients": Source(rate: {lambda}, to: "server"),
+                    "server": Service(workers: 100, service: {service}, concurrency: Concurrency(max_concurrent: Some({c}))),
+                }},
+            )"#,
+            settings = settings(lambda),
+        );
+        let [refused, other] = replicate(&text, |r| {
+            let s = &r.nodes["server"];
+            [s.rejected_by.concurrency_limit as f64 / s.arrivals as f64, (s.rejected - s.rejected_by.concurrency_limit) as f64]
+        });
+        check(&format!("limit {c} at load {lambda} ({service})"), &refused, b_theory);
+        assert!(other.iter().all(|x| *x == 0.0), "every refusal is the limit's: {other:?}");
+    }
+}
+
+/// A bulkhead pool of `c` permits for one class is that class's own M/M/c/c: the class loses
+/// B(c, a_class) as `bulkhead_full`, while a class outside the pool loses nothing.
+#[test]
+fn bulkhead_pool_is_erlang_b_for_its_class() {
+    let (lambda, c, batch_share) = (6.0, 4u32, 0.5);
+    let text = format!(
+        r#"Scenario(
+            title: "bulkhead",
+            {settings}
+            classes: [Class(name: "batch", weight: {batch_share}), Class(name: "web", weight: {web})],
+            nodes: {{
+                "clients": Source(rate: {lambda}, to: "server"),
+                "server": Service(workers: 100, service: Exponential(mean: 1.0),
+                    concurrency: Concurrency(max_concurrent: None, pools: [Pool(classes: ["batch"], max_concurrent: {c})])),
+            }},
+        )"#,
+        settings = settings(lambda),
+        web = 1.0 - batch_share,
+    );
+    let [batch, web] = replicate(&text, |r| {
+        let s = &r.nodes["server"];
+        let (b, w) = (&s.classes["batch"], &s.classes["web"]);
+        [b.rejected_by.bulkhead_full as f64 / b.arrivals as f64, w.rejected as f64]
+    });
+    check("batch pool of 4 at load 3", &batch, erlang_b(c, lambda * batch_share));
+    assert!(web.iter().all(|x| *x == 0.0), "the class outside the pool is never refused: {web:?}");
+}
+
+/// A token bucket fed by Poisson arrivals above its rate admits its rate in the long run: over a
+/// measured span it gains rate × span tokens and holds between 0 and `burst` at either end, so
+/// the admitted count is within `burst` of rate × span on every run (a bound, not a confidence
+/// interval). Fed below its rate with a large burst, it admits the offered load and refuses
+/// almost nothing.
+#[test]
+fn token_bucket_admits_its_rate() {
+    let rate = 2.0;
+    for (lambda, burst) in [(5.0, 5.0), (1.0, 50.0)] {
+        let text = format!(
+            r#"Scenario(
+                title: "token bucket",
+                {settings}
+                nodes: {{
+                    "clients": Source(rate: {lambda}, to: "server"),
+                    "server": Service(workers: 100, service: Exponential(mean: 0.01),
+                        rate_limit: RateLimit(rate: {rate}, burst: Some({burst}))),
+                }},
+            )"#,
+            settings = settings(lambda),
+        );
+        let [admitted, refused, surplus] = replicate(&text, |r| {
+            let s = &r.nodes["server"];
+            let limited = s.rejected_by.rate_limited as f64;
+            let admitted = s.arrivals as f64 - limited;
+            [admitted / span(r), limited / s.arrivals as f64, admitted - rate * span(r)]
+        });
+        if lambda > rate {
+            println!("bucket rate {rate} under λ = {lambda}: admitted − rate × span = {surplus:?}");
+            assert!(
+                surplus.iter().all(|x| x.abs() <= burst + 1.0),
+                "admitted count strays more than the burst ({burst}) from rate × span: {surplus:?}"
+            );
+        } else {
+            check(&format!("bucket rate {rate} under λ = {lambda}"), &admitted, lambda);
+            let worst = refused.iter().copied().fold(0.0, f64::max);
+            assert!(worst < 1e-4, "a bucket above its load with a burst of {burst} refused {worst:.2e}");
+        }
     }
 }
 
