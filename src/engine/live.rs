@@ -184,6 +184,20 @@ impl Sim {
         out
     }
 
+    /// The names of `node`'s policy readings, `(key, label)`, in the order its series points keep
+    /// them ([`crate::metrics::series::Point::readings`]): what the policies plot draws. Empty
+    /// for a node without admission controllers.
+    pub fn reading_names(&self, node: &str) -> Vec<(&'static str, &'static str)> {
+        let world = self.world();
+        let index = world.resource::<NodeIndex>();
+        let Some(s) = index.nodes.get(node).and_then(|e| world.get::<Service>(*e)) else { return Vec::new() };
+        if !s.gated {
+            return Vec::new();
+        }
+        let now = world.resource::<Kernel>().now;
+        s.station.readings(&s.spec, now, s.inside).iter().map(Reading::names).collect()
+    }
+
     /// Faults and scripted changes in force at `node` now: a slowdown, a crash, a source's rate
     /// away from its scenario value, cut edges; each with the time left until the timeline
     /// undoes it.

@@ -190,16 +190,27 @@ pub fn inspector_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
         ui.label(RichText::new(format!("edge {edge}")).strong());
     }
     let source_own = |short: &str| short == "rate" || short.starts_with("arrivals.");
+    let params = state.sim.params(&name);
+    // A policy switched off (a group whose `enabled` flag is false: a breaker, a rate limit,
+    // shedding…) shows only its switch, so a service's dozen optional controllers take a line
+    // each until one is turned on.
+    let off_groups: Vec<String> = params
+        .iter()
+        .filter(|p| p.path.ends_with(".enabled") && p.value == Value::Flag(false))
+        .map(|p| p.path.trim_end_matches("enabled").to_string())
+        .collect();
     ui.separator();
     egui::Grid::new("inspector").num_columns(2).striped(true).show(ui, |ui| {
-        for p in state.sim.params(&name) {
+        for p in params {
             let short = p.path[name.len() + 1..].to_string();
             let shown = match &edge_prefix {
                 None => true,
                 Some(prefix) if prefix.is_empty() => !source_own(&short),
                 Some(prefix) => short.starts_with(prefix.as_str()),
             };
-            if !shown {
+            let switched_off =
+                off_groups.iter().any(|g| p.path.starts_with(g.as_str()) && !p.path.ends_with(".enabled"));
+            if !shown || switched_off {
                 continue;
             }
             ui.label(&short).on_hover_text(p.help);

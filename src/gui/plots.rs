@@ -52,8 +52,9 @@ const GREY: Color32 = Color32::from_gray(170);
 const BLUE: Color32 = Color32::from_rgb(78, 154, 230);
 const VIOLET: Color32 = Color32::from_rgb(188, 128, 236);
 
-/// The plots on offer, in the order they appear; the breaker lanes are [`BREAKERS`].
-pub const PLOTS: [PlotSpec; 6] = [
+/// The plots on offer, in the order they appear; the breaker lanes are [`BREAKERS`], the
+/// policies' readings [`POLICIES`].
+pub const PLOTS: [PlotSpec; 7] = [
     PlotSpec {
         title: "throughput",
         unit: "requests/s",
@@ -108,10 +109,26 @@ pub const PLOTS: [PlotSpec; 6] = [
         compare: Measure { label: "breaker", get: |p| p.breaker, colour: palette::BAD },
         detail: &[],
     },
+    PlotSpec {
+        title: "policies",
+        unit: "level",
+        compare: Measure { label: "", get: |_| 0.0, colour: GREY },
+        detail: &[],
+    },
 ];
 
 /// Index of the breaker lanes in [`PLOTS`]: bands per node rather than lines.
 pub const BREAKERS: usize = 5;
+
+/// Index of the policies plot in [`PLOTS`]: one line per reading of each node's admission
+/// controllers (tokens, permits, load, a state's severity), named by the engine
+/// ([`crate::Sim::reading_names`]), so a new controller is plotted with no code here.
+pub const POLICIES: usize = 6;
+
+/// Whether any node of the run has policy readings to plot.
+pub fn has_policies(sim: &crate::Sim) -> bool {
+    sim.node_names().iter().any(|n| !sim.reading_names(n).is_empty())
+}
 
 /// The plots shown when the app starts.
 pub const DEFAULT_PLOTS: [usize; 4] = [0, 1, 2, 3];
@@ -324,6 +341,9 @@ fn plot_one(
     if index == BREAKERS {
         return breaker_lanes(ui, plot, state, nodes, range);
     }
+    if index == POLICIES {
+        return policy_lines(ui, plot, state, nodes, range);
+    }
     let single = nodes.len() == 1 && state.selected.is_some();
     let plot = if single { plot.legend(Legend::default().position(Corner::LeftTop)) } else { plot };
     let measures: Vec<&Measure> = if single { spec.detail.iter().collect() } else { vec![&spec.compare] };
@@ -357,6 +377,32 @@ fn plot_one(
             }
         }
         // Keep 0 on the axis and give an empty plot a sensible height.
+        p.line(Line::new("", PlotPoints::new(vec![[range.0, 0.0]])).color(Color32::TRANSPARENT));
+    })
+}
+
+/// Each plotted node's policy readings as lines ("api tokens", "api load"), dashed in the
+/// node's colour from the second reading on, so several readings of one node stay apart.
+fn policy_lines(
+    ui: &mut Ui,
+    plot: Plot<'_>,
+    state: &GuiState,
+    nodes: &[String],
+    range: (f64, f64),
+) -> egui_plot::PlotResponse<()> {
+    let plot = plot.legend(Legend::default().position(Corner::LeftTop));
+    plot.show(ui, |p| {
+        p.set_plot_bounds_x(range.0..=range.1);
+        p.set_auto_bounds([false, true]);
+        for n in nodes {
+            let live = window(state.sim.series(n), range);
+            for (i, (_, label)) in state.sim.reading_names(n).into_iter().enumerate() {
+                let pts: Vec<[f64; 2]> = live.iter().filter_map(|q| q.readings.get(i).map(|v| [q.t, v])).collect();
+                let style = if i == 0 { LineStyle::Solid } else { LineStyle::dashed_dense() };
+                let line = Line::new(format!("{n} {label}"), PlotPoints::new(pts));
+                p.line(line.color(state.colours.colour(n)).style(style).width(1.5));
+            }
+        }
         p.line(Line::new("", PlotPoints::new(vec![[range.0, 0.0]])).color(Color32::TRANSPARENT));
     })
 }

@@ -153,6 +153,10 @@ impl GuiState {
         let layout = auto_layout(&sim);
         let colours = NodePalette::new(&sim.node_names());
         let run_limit = sim.duration();
+        let mut plots_shown = super::plots::DEFAULT_PLOTS.to_vec();
+        if super::plots::has_policies(&sim) {
+            plots_shown.push(super::plots::POLICIES);
+        }
         Self {
             sim,
             scenario_name: name.to_string(),
@@ -168,7 +172,7 @@ impl GuiState {
             notice: String::new(),
             plot_focus: None,
             plot_window: 120.0,
-            plots_shown: super::plots::DEFAULT_PLOTS.to_vec(),
+            plots_shown,
             plot_x_drawn: None,
             colours,
             baseline: None,
@@ -454,7 +458,12 @@ impl GuiState {
         self.catalog = catalog;
         self.browser = browser;
         self.last_dir = last_dir;
+        let policies = self.plots_shown.contains(&super::plots::POLICIES);
         self.plots_shown = plots_shown;
+        // A scenario with admission controllers shows their plot, whatever was chosen before.
+        if policies && !self.plots_shown.contains(&super::plots::POLICIES) {
+            self.plots_shown.push(super::plots::POLICIES);
+        }
         (self.presenter, self.speed, self.stop_at_end) = (presenter, speed, stop_at_end);
     }
 

@@ -6,6 +6,7 @@
 
 use super::schema::{Arrivals, ServiceSpec, SourceSpec};
 use crate::engine::time::MAX_RATE;
+use crate::station::load::LoadSignal;
 use crate::station::rate_limit::Excess;
 
 /// The most clients a closed loop may have, and the largest breaker window: both are held in
@@ -60,6 +61,22 @@ pub fn service(s: &ServiceSpec) -> Option<(&'static str, String)> {
             "a service's rate limit refuses (429) and cannot delay; write `excess: Reject` here, or put              `rate_limit: RateLimit(…, excess: Delay)` on the callers' edge to shape their traffic"
                 .into(),
         ));
+    }
+    // A queue fill is measured against the queue's capacity; an unbounded queue has none, so
+    // the signal would read 0 for ever and the controller never act.
+    let unbounded = s.queue.capacity.is_none();
+    for (on, signal, path) in [
+        (s.shed.enabled, s.shed.load.signal, "shed.load.signal"),
+        (s.degrade.enabled, s.degrade.load.signal, "degrade.load.signal"),
+    ] {
+        if on && unbounded && signal == LoadSignal::QueueFill {
+            return Some((
+                path,
+                "`QueueFill` measures the queue against its capacity, and this queue is unbounded (it would read 0 \
+                 for ever); give `queue: Queue(capacity: Some(…))`, or measure `Utilization` or `InFlight`"
+                    .into(),
+            ));
+        }
     }
     s.service.validate().err().map(|e| ("service", e))
 }

@@ -177,7 +177,8 @@ fn load_of(spec: &ServiceSpec, signal: LoadSignal, busy: u32, queue_len: usize, 
         LoadSignal::Utilization => ratio(f64::from(busy), f64::from(spec.workers)),
         LoadSignal::QueueFill => spec.queue.capacity.map_or(0.0, |c| ratio(queue_len as f64, f64::from(c))),
         LoadSignal::InFlight => {
-            let limit = spec.concurrency.max_concurrent.unwrap_or(spec.workers);
+            // Against the concurrency limit when one is on, else against the workers.
+            let limit = spec.concurrency.max_concurrent.filter(|_| spec.concurrency.enabled).unwrap_or(spec.workers);
             ratio(f64::from(inside), f64::from(limit))
         }
     }

@@ -79,8 +79,11 @@ fn policy(g: &mut Gen) -> String {
     s
 }
 
-/// Admission controllers for a service (each present or not).
-fn admission(g: &mut Gen) -> String {
+/// Admission controllers for a service (each present or not); a queue fill is only measured
+/// on a bounded queue.
+fn admission(g: &mut Gen, bounded: bool) -> String {
+    let signals: &[&str] =
+        if bounded { &["Utilization", "QueueFill", "InFlight"] } else { &["Utilization", "InFlight"] };
     let mut s = String::new();
     if g.chance(0.2) {
         let _ = write!(
@@ -92,7 +95,12 @@ fn admission(g: &mut Gen) -> String {
         );
     }
     if g.chance(0.2) {
-        let _ = write!(s, "entry_gate: EntryGate(max_queue: Some({}), max_latency: Some({:.3})), ", g.below(6), 0.01 + g.unit() * 0.3);
+        let _ = write!(
+            s,
+            "entry_gate: EntryGate(max_queue: Some({}), max_latency: Some({:.3})), ",
+            g.below(6),
+            0.01 + g.unit() * 0.3
+        );
     }
     if g.chance(0.25) {
         let _ = write!(
@@ -100,7 +108,7 @@ fn admission(g: &mut Gen) -> String {
             "shed: Shed(shed_sheddable_above: {:.2}, critical_only_above: {:.2}, load: Load(signal: {}, window: {:.2})), ",
             g.unit() * 0.8,
             0.5 + g.unit() * 0.5,
-            g.pick(&["Utilization", "QueueFill", "InFlight"]),
+            g.pick(signals),
             0.05 + g.unit()
         );
     }
@@ -159,7 +167,7 @@ fn random_scenario(g: &mut Gen) -> String {
             if g.chance(0.5) { g.unit() * 0.3 } else { 0.0 },
             calls.join(", "),
             routes.join(", "),
-            admission(g),
+            admission(g, capacity != "None"),
         );
     }
     for k in 0..1 + g.below(3) {
@@ -234,11 +242,24 @@ fn counts_balance_at_every_node_in_random_scenarios() {
                     b.bulkhead_full,
                     b.codel,
                 ];
-                assert_eq!(n.rejected, reasons.iter().sum::<u64>(), "case {case}, node {name}: every refusal has its reason");
+                assert_eq!(
+                    n.rejected,
+                    reasons.iter().sum::<u64>(),
+                    "case {case}, node {name}: every refusal has its reason"
+                );
                 for (class, c) in &n.classes {
                     let cb = &c.rejected_by;
-                    let by_class = cb.queue_full + cb.down + cb.block_timeout + cb.breaker_open + cb.downstream
-                        + cb.rate_limited + cb.admission + cb.shed + cb.concurrency_limit + cb.bulkhead_full + cb.codel;
+                    let by_class = cb.queue_full
+                        + cb.down
+                        + cb.block_timeout
+                        + cb.breaker_open
+                        + cb.downstream
+                        + cb.rate_limited
+                        + cb.admission
+                        + cb.shed
+                        + cb.concurrency_limit
+                        + cb.bulkhead_full
+                        + cb.codel;
                     assert_eq!(c.rejected, by_class, "case {case}, node {name}, class {class}");
                 }
                 for (seen, x) in seen_reasons.iter_mut().zip(reasons) {

@@ -30,6 +30,7 @@ mod hardening;
 mod phenomena;
 mod policies;
 mod scenarios;
+mod stories;
 mod theory;
 mod util;
 mod watch_claims;

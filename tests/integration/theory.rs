@@ -255,7 +255,10 @@ fn concurrency_limit_is_erlang_b() {
         );
         let [refused, other] = replicate(&text, |r| {
             let s = &r.nodes["server"];
-            [s.rejected_by.concurrency_limit as f64 / s.arrivals as f64, (s.rejected - s.rejected_by.concurrency_limit) as f64]
+            [
+                s.rejected_by.concurrency_limit as f64 / s.arrivals as f64,
+                (s.rejected - s.rejected_by.concurrency_limit) as f64,
+            ]
         });
         check(&format!("limit {c} at load {lambda} ({service})"), &refused, b_theory);
         assert!(other.iter().all(|x| *x == 0.0), "every refusal is the limit's: {other:?}");
