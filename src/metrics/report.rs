@@ -249,7 +249,7 @@ impl NodeReport {
             latency_s: latency(&stats.latency, stats.latency_sum, c.completed),
             wait_s: wait(&stats.wait, stats.wait_sum),
             classes,
-            blocked: (stats.blocked.len() > 0).then(|| {
+            blocked: (!stats.blocked.is_empty()).then(|| {
                 let held = stats.blocked.to_hdr();
                 Blocked {
                     count: stats.blocked.len(),

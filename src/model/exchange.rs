@@ -130,10 +130,10 @@ impl Net<'_, '_> {
         e.call = NONE;
         e.live = false;
         let (link_id, started) = (e.link, e.attempt_started);
-        if let Some(link) = self.link_mut(link_id) {
-            if let Some(t) = link.record(outcome, now - started, now) {
-                self.breaker_moved(link_id, t);
-            }
+        if let Some(link) = self.link_mut(link_id)
+            && let Some(t) = link.record(outcome, now - started, now)
+        {
+            self.breaker_moved(link_id, t);
         }
         self.attempt_outcome(ex, outcome, hint);
     }

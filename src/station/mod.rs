@@ -302,7 +302,7 @@ impl Station {
             return None;
         }
         Some(StationReport {
-            rate_limit: spec.rate_limit.enabled.then(|| self.rate_limit.stats),
+            rate_limit: spec.rate_limit.enabled.then_some(self.rate_limit.stats),
             entry_gate: spec.entry_gate.enabled.then(|| self.entry_gate.stats.clone()),
             shed: spec.shed.enabled.then(|| self.shed.stats.clone()),
             codel: (spec.queue.discipline == Discipline::Codel).then(|| *self.codel.stats()),
