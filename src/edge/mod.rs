@@ -206,25 +206,35 @@ pub struct Link {
     pub limiter: RateLimiter,
     /// Cut by a fault: attempts are lost on the wire (the caller sees them as dropped).
     pub cut: bool,
+    /// Every layer is transparent and the edge whole, as [`Link::refresh`] last found.
+    transparent: bool,
 }
 
 impl Link {
     pub fn new(name: String, from: Entity, to: Entity, policy: EdgePolicy, rng: SimRng) -> Self {
         let (breaker, stats, limiter) = (Breaker::default(), LinkStats::default(), RateLimiter::new());
-        Self { name, from, to, policy, breaker, rng, stats, limiter, cut: false }
+        let mut link = Self { name, from, to, policy, breaker, rng, stats, limiter, cut: false, transparent: false };
+        link.refresh();
+        link
     }
 
     /// True when no layer changes what a call does and the edge is whole: a request can go
     /// straight to the callee (the sources' fast path asks this, never a list of its own).
+    /// Cached: the engine calls [`Link::refresh`] after every change of the edge's parameters.
     #[inline]
     pub fn transparent(&self) -> bool {
+        self.transparent
+    }
+
+    /// Asks every layer again whether it is transparent (after a parameter change).
+    pub fn refresh(&mut self) {
         let p = &self.policy;
-        fallback::transparent(&p.fallback)
+        self.transparent = fallback::transparent(&p.fallback)
             && retry::transparent(&p.retry)
             && breaker::transparent(&p.breaker)
             && rate_limit::transparent(&p.rate_limit)
             && timeout::transparent(p.timeout)
-            && !self.cut
+            && !self.cut;
     }
 
     /// Asks the layers, outermost first, whether the attempt numbered `attempt` may be sent at

@@ -37,7 +37,12 @@ impl EntityBits {
 }
 
 /// Something that happens at a simulated instant.
+///
+/// `repr(u8)`: a plain tag byte first, so the timer's tag enum is not used as a niche for the
+/// variant tag (which made every dispatch decode it), and 16 bytes in all (fields in C order,
+/// which is why a timer's tag comes before its owner).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Event {
     /// An open-loop source emits its next request (stale if `generation` changed).
     Arrival { source: EntityBits, generation: u32 },
@@ -55,7 +60,7 @@ pub enum Event {
     /// whose (an exchange, an edge or a node, as the tag defines), and it is stale if the owner's
     /// generation for that timer changed. One variant for every policy, so a new policy adds a
     /// tag, not an event and a dispatch arm.
-    Timer { owner: TimerOwner, tag: TimerTag, generation: u32 },
+    Timer { tag: TimerTag, owner: TimerOwner, generation: u32 },
 }
 
 /// Whose timer it is: an exchange id, or an entity (an edge or a node), as its [`TimerTag`] says.

@@ -516,6 +516,16 @@ impl Net<'_, '_> {
 
     /// Reacts to a parameter change on `node` (start newly allowed work, reschedule arrivals…).
     fn after_set(&mut self, node: Entity) {
+        // The node's edges may have changed: their layers say again whether they are transparent.
+        if let Ok((_, _, mut link)) = self.sources.get_mut(node) {
+            link.refresh();
+        } else if let Ok((svc, _)) = self.services.get(node) {
+            for l in svc.links.clone() {
+                if let Ok(mut link) = self.links.get_mut(l) {
+                    link.refresh();
+                }
+            }
+        }
         if self.services.contains(node) {
             self.service_changed(node);
         } else if self.sources.contains(node) {

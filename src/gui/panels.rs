@@ -46,7 +46,9 @@ pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
         ui.label(RichText::new(format!("t = {:.1} s / {:.0} s", state.now(), state.run_limit)).monospace().strong());
         ui.label(RichText::new(format!("{} events", state.sim.events())).weak());
         if state.finished() {
-            ui.label(RichText::new(format!("finished at t = {:.0} s", state.now())).color(palette::WARN).strong());
+            // A run stopped short of the scenario's end (`--play-to`) has not finished its story.
+            let what = if state.run_limit < state.sim.duration() { "stopped" } else { "finished" };
+            ui.label(RichText::new(format!("{what} at t = {:.0} s", state.now())).color(palette::WARN).strong());
             let more = state.sim.duration();
             if ui.button(format!("Extend +{more:.0} s")).on_hover_text("let the run go on past its end").clicked() {
                 out.push(Command::Extend(more));

@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::histogram::LatencyHistogram;
-use super::stats::{Counters, NodeStats};
+use super::stats::{Counters, NodeStats, Rejections};
 use crate::edge::{Link, LinkStats};
 use crate::engine::time::{Nanos, nanos_to_secs};
 
@@ -31,41 +31,6 @@ pub struct Wait {
     pub mean: f64,
     pub p50: f64,
     pub p99: f64,
-}
-
-/// Rejections by reason.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Rejections {
-    pub queue_full: u64,
-    pub down: u64,
-    pub block_timeout: u64,
-    pub breaker_open: u64,
-    pub downstream: u64,
-    pub rate_limited: u64,
-    pub admission: u64,
-    pub shed: u64,
-    pub concurrency_limit: u64,
-    pub bulkhead_full: u64,
-    pub codel: u64,
-}
-
-impl Rejections {
-    /// The refusals counted in `c`, by reason.
-    pub fn of(c: &Counters) -> Self {
-        Self {
-            queue_full: c.rejected_full,
-            down: c.rejected_down,
-            block_timeout: c.rejected_block_timeout,
-            breaker_open: c.rejected_breaker,
-            downstream: c.rejected_downstream,
-            rate_limited: c.rejected_rate_limited,
-            admission: c.rejected_admission,
-            shed: c.rejected_shed,
-            concurrency_limit: c.rejected_concurrency,
-            bulkhead_full: c.rejected_bulkhead,
-            codel: c.rejected_codel,
-        }
-    }
 }
 
 /// Workers held by blocked forwards (`Block` overflow at the next node).
@@ -218,7 +183,7 @@ impl NodeReport {
                             retries: kc.retries,
                             latency_s: latency(&k.latency, k.latency_sum, kc.completed),
                             wait_s: wait(&k.wait, k.wait_sum),
-                            rejected_by: Rejections::of(&kc),
+                            rejected_by: kc.rejected_by,
                         },
                     )
                 })
@@ -239,7 +204,7 @@ impl NodeReport {
             abandoned: c.abandoned,
             cancelled: c.cancelled,
             degraded: c.degraded,
-            rejected_by: Rejections::of(&c),
+            rejected_by: c.rejected_by,
             throughput_per_s: if span > 0.0 { c.completed as f64 / span } else { 0.0 },
             utilization: if workers > 0.0 { busy / workers } else { 0.0 },
             busy_mean: busy,

@@ -108,26 +108,51 @@ pub struct Counters {
     /// Requests served the cheaper degraded response (counted when their service starts; a
     /// degraded success is also `completed`).
     pub degraded: u64,
-    /// Rejections by reason: queue full / node down / block timeout / breaker open / refused
-    /// downstream (a source's request refused by the node it calls).
-    pub rejected_full: u64,
-    pub rejected_down: u64,
-    pub rejected_block_timeout: u64,
-    pub rejected_breaker: u64,
-    pub rejected_downstream: u64,
-    /// Refusals by the admission controllers (`crate::station`).
-    pub rejected_rate_limited: u64,
-    pub rejected_admission: u64,
-    pub rejected_shed: u64,
-    pub rejected_concurrency: u64,
-    pub rejected_bulkhead: u64,
-    pub rejected_codel: u64,
+    /// Rejections by reason (they add up to `rejected`).
+    pub rejected_by: Rejections,
 }
 
 impl Counters {
     /// Sum of terminal labels.
     pub fn labelled(&self) -> u64 {
         self.completed + self.errors + self.rejected + self.dropped + self.timed_out
+    }
+}
+
+/// Rejections by reason: the counters themselves, reported as they are (`rejected_by`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Rejections {
+    pub queue_full: u64,
+    pub down: u64,
+    pub block_timeout: u64,
+    pub breaker_open: u64,
+    /// A source's request refused by the node it calls.
+    pub downstream: u64,
+    pub rate_limited: u64,
+    pub admission: u64,
+    pub shed: u64,
+    pub concurrency_limit: u64,
+    pub bulkhead_full: u64,
+    pub codel: u64,
+}
+
+impl Rejections {
+    /// Counts one refusal for `reason`.
+    pub fn count(&mut self, reason: RejectReason) {
+        let counter = match reason {
+            RejectReason::QueueFull => &mut self.queue_full,
+            RejectReason::Down => &mut self.down,
+            RejectReason::BlockTimeout => &mut self.block_timeout,
+            RejectReason::BreakerOpen => &mut self.breaker_open,
+            RejectReason::Downstream => &mut self.downstream,
+            RejectReason::RateLimited => &mut self.rate_limited,
+            RejectReason::Admission => &mut self.admission,
+            RejectReason::Shed => &mut self.shed,
+            RejectReason::ConcurrencyLimit => &mut self.concurrency_limit,
+            RejectReason::BulkheadFull => &mut self.bulkhead_full,
+            RejectReason::Codel => &mut self.codel,
+        };
+        *counter += 1;
     }
 }
 
@@ -286,19 +311,7 @@ impl NodeStats {
                 Label::TimedOut => c.timed_out += 1,
                 Label::Rejected(reason) => {
                     c.rejected += 1;
-                    match reason {
-                        RejectReason::QueueFull => c.rejected_full += 1,
-                        RejectReason::Down => c.rejected_down += 1,
-                        RejectReason::BlockTimeout => c.rejected_block_timeout += 1,
-                        RejectReason::BreakerOpen => c.rejected_breaker += 1,
-                        RejectReason::Downstream => c.rejected_downstream += 1,
-                        RejectReason::RateLimited => c.rejected_rate_limited += 1,
-                        RejectReason::Admission => c.rejected_admission += 1,
-                        RejectReason::Shed => c.rejected_shed += 1,
-                        RejectReason::ConcurrencyLimit => c.rejected_concurrency += 1,
-                        RejectReason::BulkheadFull => c.rejected_bulkhead += 1,
-                        RejectReason::Codel => c.rejected_codel += 1,
-                    }
+                    c.rejected_by.count(reason);
                 }
             }
         }

@@ -208,6 +208,7 @@ fn start_on(
     now: Nanos,
     warmup: Nanos,
     calendar: &mut Calendar,
+    degraded: bool,
 ) {
     c.state = CallState::InService;
     c.started = now;
@@ -215,7 +216,7 @@ fn start_on(
     if c.counted {
         stats.record_wait(c.class, now - c.arrived);
     }
-    let dist = if svc.gated && svc.station.degraded(&svc.spec, now) {
+    let dist = if degraded {
         stats.counters.degraded += u64::from(c.counted);
         &svc.spec.degrade.service
     } else {
@@ -252,7 +253,7 @@ fn leave(svc: &mut Service, stats: &mut NodeStats, k: &mut Kernel, call: CallId,
         return false;
     }
     if let Some(next) = svc.queue.pop(svc.spec.queue.discipline) {
-        start_on(svc, stats, k.calls.get_mut(next), next, now, warmup, &mut k.calendar);
+        start_on(svc, stats, k.calls.get_mut(next), next, now, warmup, &mut k.calendar, false);
     }
     if svc.full && svc.has_room() {
         svc.full = false;
@@ -313,8 +314,38 @@ impl Net<'_, '_> {
         if counted {
             stats.arrive(class, is_retry);
         }
-        if svc.gated && svc.alive {
-            let request = Request::of(class, &k.classes);
+        if svc.gated {
+            return self.arrive_gated(call);
+        }
+        svc.inside += 1;
+        // Fast paths (one borrow of the node): start at once, or wait in the queue.
+        if svc.alive && svc.busy < svc.spec.workers && svc.queue.is_empty() {
+            start_on(svc, stats, c, call, now, warmup, &mut k.calendar, false);
+            gauges(svc, stats, now, warmup);
+            return Admission::Started;
+        }
+        if svc.alive && svc.has_room() {
+            svc.queue.push(priority, now, call);
+            c.state = CallState::Queued;
+            gauges(svc, stats, now, warmup);
+            return Admission::Queued;
+        }
+        self.overflow(call)
+    }
+
+    /// [`Net::arrive`] at a node with admission controllers or a discipline that needs the
+    /// general path: the controllers first, then a worker, the queue or the overflow rule.
+    #[inline(never)]
+    fn arrive_gated(&mut self, call: CallId) -> Admission {
+        let now = self.k.now;
+        let (node, class, priority) = {
+            let c = self.k.calls.get(call);
+            (c.node, c.class, c.priority)
+        };
+        let Ok((svc, _)) = self.services.get_mut(node) else { return Admission::Refused };
+        let svc = svc.into_inner();
+        if svc.alive {
+            let request = Request::of(class, &self.k.classes);
             let entry = svc.station.may_enter(&svc.spec, request, now, svc.queue.len() as u32, svc.inside);
             if let Entry::Refuse { reason, retry_after } = entry {
                 self.refuse_at_entry(call, reason, retry_after);
@@ -322,21 +353,31 @@ impl Net<'_, '_> {
             }
         }
         svc.inside += 1;
-        // Fast paths (one borrow of the node): start at once, or wait in the queue.
         if svc.alive && svc.busy < svc.spec.workers && svc.queue.is_empty() {
-            start_on(svc, stats, c, call, now, warmup, &mut k.calendar);
-            gauges_and_load(svc, stats, now, warmup);
+            self.start_service(call);
             return Admission::Started;
         }
         if svc.alive && svc.has_room() {
-            if svc.gated {
-                svc.station.enqueued(now, svc.queue.is_empty());
-            }
+            let was_empty = svc.queue.is_empty();
+            svc.station.enqueued(now, was_empty);
             svc.queue.push(priority, now, call);
-            c.state = CallState::Queued;
-            gauges_and_load(svc, stats, now, warmup);
+            self.k.calls.get_mut(call).state = CallState::Queued;
+            self.svc_gauges(node);
             return Admission::Queued;
         }
+        self.overflow(call)
+    }
+
+    /// A request that found no worker and no place: the overflow rule decides (or the node is
+    /// down and refuses it).
+    fn overflow(&mut self, call: CallId) -> Admission {
+        let now = self.k.now;
+        let (node, priority) = {
+            let c = self.k.calls.get(call);
+            (c.node, c.priority)
+        };
+        let Ok((svc, _)) = self.services.get_mut(node) else { return Admission::Refused };
+        let svc = svc.into_inner();
         let admission = if !svc.alive {
             Admission::Refused
         } else {
@@ -412,7 +453,8 @@ impl Net<'_, '_> {
         let c = k.calls.get_mut(call);
         let Ok((svc, stats)) = self.services.get_mut(c.node) else { return };
         let (svc, stats) = (svc.into_inner(), stats.into_inner());
-        start_on(svc, stats, c, call, now, warmup, &mut k.calendar);
+        let degraded = svc.gated && svc.station.degraded(&svc.spec, now);
+        start_on(svc, stats, c, call, now, warmup, &mut k.calendar, degraded);
         gauges_and_load(svc, stats, now, warmup);
     }
 
