@@ -206,7 +206,6 @@ fn start_on(
     c: &mut Call,
     call: CallId,
     now: Nanos,
-    warmup: Nanos,
     calendar: &mut Calendar,
     degraded: bool,
 ) {
@@ -224,7 +223,6 @@ fn start_on(
     };
     let d = dist.sample_nanos(&mut svc.rng_service, svc.spec.slowdown);
     calendar.schedule(now.saturating_add(d), Event::ServiceDone { call, generation: c.generation });
-    let _ = warmup;
 }
 
 /// `call` leaves `svc` with `label`: labelled, counted out, and its worker handed to the next
@@ -253,7 +251,7 @@ fn leave(svc: &mut Service, stats: &mut NodeStats, k: &mut Kernel, call: CallId,
         return false;
     }
     if let Some(next) = svc.queue.pop(svc.spec.queue.discipline) {
-        start_on(svc, stats, k.calls.get_mut(next), next, now, warmup, &mut k.calendar, false);
+        start_on(svc, stats, k.calls.get_mut(next), next, now, &mut k.calendar, false);
     }
     if svc.full && svc.has_room() {
         svc.full = false;
@@ -320,7 +318,7 @@ impl Net<'_, '_> {
         svc.inside += 1;
         // Fast paths (one borrow of the node): start at once, or wait in the queue.
         if svc.alive && svc.busy < svc.spec.workers && svc.queue.is_empty() {
-            start_on(svc, stats, c, call, now, warmup, &mut k.calendar, false);
+            start_on(svc, stats, c, call, now, &mut k.calendar, false);
             gauges(svc, stats, now, warmup);
             return Admission::Started;
         }
@@ -454,7 +452,7 @@ impl Net<'_, '_> {
         let Ok((svc, stats)) = self.services.get_mut(c.node) else { return };
         let (svc, stats) = (svc.into_inner(), stats.into_inner());
         let degraded = svc.gated && svc.station.degraded(&svc.spec, now);
-        start_on(svc, stats, c, call, now, warmup, &mut k.calendar, degraded);
+        start_on(svc, stats, c, call, now, &mut k.calendar, degraded);
         gauges_and_load(svc, stats, now, warmup);
     }
 
