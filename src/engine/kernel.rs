@@ -42,6 +42,10 @@ pub struct ClassInfo {
     pub weight: f64,
     pub priority: u8,
     pub criticality: crate::station::shed::Criticality,
+    /// The tenant's name: the class's `tenant`, or its own name when it names none.
+    pub tenant_name: String,
+    /// Whether the class names its tenant (then the report also sums per tenant).
+    pub named_tenant: bool,
     /// Interned tenant and endpoint ids (dense from 0, in class order), for keyed rate limits.
     pub tenant: u32,
     pub endpoint: u32,

@@ -390,12 +390,22 @@ impl Sim {
         let k = world.resource::<Kernel>();
         let index = world.resource::<NodeIndex>();
         let class_names: Vec<String> = k.classes.iter().map(|c| c.name.clone()).collect();
+        // Classes grouped by tenant, when some class names one.
+        let mut tenants: Vec<(String, Vec<usize>)> = Vec::new();
+        if k.classes.iter().any(|c| c.named_tenant) {
+            for (i, c) in k.classes.iter().enumerate() {
+                match tenants.iter_mut().find(|(t, _)| *t == c.tenant_name) {
+                    Some((_, members)) => members.push(i),
+                    None => tenants.push((c.tenant_name.clone(), vec![i])),
+                }
+            }
+        }
         let mut nodes = std::collections::BTreeMap::new();
         for (name, &e) in &index.nodes {
             let Some(stats) = world.get::<NodeStats>(e) else { continue };
             let service = world.get::<Service>(e);
             let kind = if service.is_some() { "service" } else { "source" };
-            let mut report = NodeReport::new(kind, stats, k.now, k.warmup, &class_names);
+            let mut report = NodeReport::new(kind, stats, k.now, k.warmup, &class_names, &tenants);
             report.policies = service.and_then(|s| s.station.report(&s.spec));
             nodes.insert(name.clone(), report);
         }

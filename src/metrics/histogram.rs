@@ -80,6 +80,14 @@ impl LatencyHistogram {
         self.total == 0
     }
 
+    /// Adds `other`'s values to these (a tenant's histogram from its classes').
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *mine += theirs;
+        }
+        self.total += other.total;
+    }
+
     /// The same counts as an `hdrhistogram::Histogram`, for its quantiles and other statistics.
     pub fn to_hdr(&self) -> Histogram<u64> {
         let mut h = hdr();

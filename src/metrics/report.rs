@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::histogram::LatencyHistogram;
-use super::stats::{Counters, NodeStats, Rejections};
+use super::stats::{ClassStats, Counters, NodeStats, Rejections};
 use crate::edge::{Link, LinkStats};
 use crate::engine::time::{Nanos, nanos_to_secs};
 
@@ -91,6 +91,9 @@ pub struct NodeReport {
     pub wait_s: Wait,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub classes: BTreeMap<String, ClassReport>,
+    /// The same per tenant, summed over its classes (when some class names a `tenant`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenants: BTreeMap<String, ClassReport>,
     /// Time this node's workers spent held by forwards blocked at the next node (absent when
     /// that never happened). That time is booked here and nowhere else: the blocked request's
     /// latency and wait at the next node start when it gets a place there.
@@ -152,6 +155,25 @@ fn latency(h: &LatencyHistogram, sum: u128, n: u64) -> Latency {
     Latency { mean: mean(sum, n), p50: q(h, 0.5), p95: q(h, 0.95), p99: q(h, 0.99), p999: q(h, 0.999) }
 }
 
+impl ClassReport {
+    /// The report of one class's (or one tenant's) statistics at a node.
+    pub fn new(k: &ClassStats) -> Self {
+        let kc = k.counters;
+        ClassReport {
+            arrivals: kc.arrivals,
+            completed: kc.completed,
+            errors: kc.errors,
+            rejected: kc.rejected,
+            dropped: kc.dropped,
+            timed_out: kc.timed_out,
+            retries: kc.retries,
+            latency_s: latency(&k.latency, k.latency_sum, kc.completed),
+            wait_s: wait(&k.wait, k.wait_sum),
+            rejected_by: kc.rejected_by,
+        }
+    }
+}
+
 /// Queueing delay summary of `hist` (whose values add up to `sum`).
 fn wait(hist: &LatencyHistogram, sum: u128) -> Wait {
     let h = hist.to_hdr();
@@ -160,37 +182,34 @@ fn wait(hist: &LatencyHistogram, sum: u128) -> Wait {
 
 impl NodeReport {
     /// Summarises `stats` at time `now` (measured span: warm-up to `now`).
-    pub fn new(kind: &'static str, stats: &NodeStats, now: Nanos, warmup: Nanos, class_names: &[String]) -> Self {
+    /// `tenants` groups class indices by tenant; empty when every class is its own tenant.
+    pub fn new(
+        kind: &'static str,
+        stats: &NodeStats,
+        now: Nanos,
+        warmup: Nanos,
+        class_names: &[String],
+        tenants: &[(String, Vec<usize>)],
+    ) -> Self {
         let c: Counters = stats.counters;
         let span = nanos_to_secs(now.saturating_sub(warmup));
         let workers = stats.workers.mean_until(now, warmup);
         let busy = stats.busy.mean_until(now, warmup);
         let classes = if class_names.len() > 1 {
-            class_names
-                .iter()
-                .zip(&stats.classes)
-                .map(|(name, k)| {
-                    let kc = k.counters;
-                    (
-                        name.clone(),
-                        ClassReport {
-                            arrivals: kc.arrivals,
-                            completed: kc.completed,
-                            errors: kc.errors,
-                            rejected: kc.rejected,
-                            dropped: kc.dropped,
-                            timed_out: kc.timed_out,
-                            retries: kc.retries,
-                            latency_s: latency(&k.latency, k.latency_sum, kc.completed),
-                            wait_s: wait(&k.wait, k.wait_sum),
-                            rejected_by: kc.rejected_by,
-                        },
-                    )
-                })
-                .collect()
+            class_names.iter().zip(&stats.classes).map(|(name, k)| (name.clone(), ClassReport::new(k))).collect()
         } else {
             BTreeMap::new()
         };
+        let tenants = tenants
+            .iter()
+            .map(|(tenant, members)| {
+                let mut merged = ClassStats::default();
+                for k in members.iter().filter_map(|&i| stats.classes.get(i)) {
+                    merged.merge(k);
+                }
+                (tenant.clone(), ClassReport::new(&merged))
+            })
+            .collect();
         Self {
             kind,
             arrivals: c.arrivals,
@@ -214,6 +233,7 @@ impl NodeReport {
             latency_s: latency(&stats.latency, stats.latency_sum, c.completed),
             wait_s: wait(&stats.wait, stats.wait_sum),
             classes,
+            tenants,
             blocked: (!stats.blocked.is_empty()).then(|| {
                 let held = stats.blocked.to_hdr();
                 Blocked {

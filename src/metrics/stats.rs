@@ -119,6 +119,36 @@ impl Counters {
     }
 }
 
+impl std::ops::AddAssign for Counters {
+    /// Sums two sets of counters (a tenant's from its classes').
+    fn add_assign(&mut self, o: Counters) {
+        let Counters {
+            arrivals,
+            completed,
+            errors,
+            rejected,
+            dropped,
+            timed_out,
+            retries,
+            abandoned,
+            cancelled,
+            degraded,
+            rejected_by,
+        } = o;
+        self.arrivals += arrivals;
+        self.completed += completed;
+        self.errors += errors;
+        self.rejected += rejected;
+        self.dropped += dropped;
+        self.timed_out += timed_out;
+        self.retries += retries;
+        self.abandoned += abandoned;
+        self.cancelled += cancelled;
+        self.degraded += degraded;
+        self.rejected_by += rejected_by;
+    }
+}
+
 /// Rejections by reason: the counters themselves, reported as they are (`rejected_by`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Rejections {
@@ -136,10 +166,23 @@ pub struct Rejections {
     pub codel: u64,
 }
 
+impl std::ops::AddAssign for Rejections {
+    fn add_assign(&mut self, mut o: Rejections) {
+        for reason in RejectReason::ALL {
+            *self.counter(reason) += *o.counter(reason);
+        }
+    }
+}
+
 impl Rejections {
     /// Counts one refusal for `reason`.
     pub fn count(&mut self, reason: RejectReason) {
-        let counter = match reason {
+        *self.counter(reason) += 1;
+    }
+
+    /// The counter of `reason`.
+    fn counter(&mut self, reason: RejectReason) -> &mut u64 {
+        match reason {
             RejectReason::QueueFull => &mut self.queue_full,
             RejectReason::Down => &mut self.down,
             RejectReason::BlockTimeout => &mut self.block_timeout,
@@ -151,19 +194,29 @@ impl Rejections {
             RejectReason::ConcurrencyLimit => &mut self.concurrency_limit,
             RejectReason::BulkheadFull => &mut self.bulkhead_full,
             RejectReason::Codel => &mut self.codel,
-        };
-        *counter += 1;
+        }
     }
 }
 
 /// Per-class statistics at a node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ClassStats {
     pub counters: Counters,
     pub latency: LatencyHistogram,
     pub latency_sum: u128,
     pub wait: LatencyHistogram,
     pub wait_sum: u128,
+}
+
+impl ClassStats {
+    /// Adds `other`'s statistics to these (a tenant's from its classes').
+    pub fn merge(&mut self, other: &ClassStats) {
+        self.counters += other.counters;
+        self.latency.merge(&other.latency);
+        self.latency_sum += other.latency_sum;
+        self.wait.merge(&other.wait);
+        self.wait_sum += other.wait_sum;
+    }
 }
 
 /// The terminal label given to a request at a node.
@@ -196,6 +249,23 @@ pub enum RejectReason {
     BulkheadFull,
     /// Dropped at dequeue by CoDel.
     Codel,
+}
+
+impl RejectReason {
+    /// Every reason, in the report's order.
+    pub const ALL: [RejectReason; 11] = [
+        RejectReason::QueueFull,
+        RejectReason::Down,
+        RejectReason::BlockTimeout,
+        RejectReason::BreakerOpen,
+        RejectReason::Downstream,
+        RejectReason::RateLimited,
+        RejectReason::Admission,
+        RejectReason::Shed,
+        RejectReason::ConcurrencyLimit,
+        RejectReason::BulkheadFull,
+        RejectReason::Codel,
+    ];
 }
 
 /// Statistics of one node (component).

@@ -29,6 +29,8 @@ fn class_infos(scn: &Scenario) -> Vec<ClassInfo> {
             weight: 1.0,
             priority: 0,
             criticality,
+            tenant_name: "default".into(),
+            named_tenant: false,
             tenant: 0,
             endpoint: 0,
         }];
@@ -48,6 +50,8 @@ fn class_infos(scn: &Scenario) -> Vec<ClassInfo> {
             weight: c.weight,
             priority: c.priority,
             criticality: c.criticality,
+            tenant_name: c.tenant.clone().unwrap_or_else(|| c.name.clone()),
+            named_tenant: c.tenant.is_some(),
             tenant: intern(&mut tenants, c.tenant.as_deref().unwrap_or(&c.name)),
             endpoint: intern(&mut endpoints, c.endpoint.as_deref().unwrap_or(&c.name)),
         })

@@ -234,3 +234,61 @@ fn automatic_half_open_uses_a_timer() {
             == sluice::engine::log::LogEvent::Breaker { from: BreakerState::Open, to: BreakerState::HalfOpen })
     );
 }
+
+/// Every tenant gets the statistics of a node, summed over its classes: two classes of one
+/// tenant add up, refusals by reason included.
+#[test]
+fn tenants_sum_their_classes() {
+    let text = r#"Scenario(title: "tenants", duration: 200.0,
+        classes: [
+            Class(name: "acme-web", weight: 1.0, tenant: Some("acme")),
+            Class(name: "acme-batch", weight: 1.0, tenant: Some("acme")),
+            Class(name: "globex", weight: 1.0),
+        ],
+        nodes: {
+            "clients": Source(rate: 30.0, to: "api"),
+            "api": Service(workers: 2, service: Exponential(mean: 0.05),
+                rate_limit: RateLimit(rate: 8.0, burst: Some(4.0), key: Tenant)),
+        })"#;
+    let mut s = sim(text, 3);
+    s.run_to_end();
+    let api = &s.report().nodes["api"];
+    let (web, batch, globex) = (&api.classes["acme-web"], &api.classes["acme-batch"], &api.classes["globex"]);
+    let acme = &api.tenants["acme"];
+    assert_eq!(acme.arrivals, web.arrivals + batch.arrivals);
+    assert_eq!(acme.completed, web.completed + batch.completed);
+    assert_eq!(acme.rejected_by.rate_limited, web.rejected_by.rate_limited + batch.rejected_by.rate_limited);
+    assert_eq!(api.tenants["globex"].arrivals, globex.arrivals, "a class naming no tenant is its own");
+    // One bucket per tenant: acme's two classes (20 req/s offered) share 8 req/s; globex (10
+    // req/s) has 8 of its own. Neither gets more than 8 × 200 s + the burst of 4.
+    let admitted = |c: &sluice::metrics::report::ClassReport| c.arrivals - c.rejected_by.rate_limited;
+    assert!((1_560..=1_604).contains(&admitted(acme)), "acme admitted {}", admitted(acme));
+    assert!((1_400..=1_604).contains(&admitted(globex)), "globex admitted {}", admitted(globex));
+    assert!(admitted(acme) > admitted(globex), "the busier tenant uses its bucket more fully");
+}
+
+/// A forward blocked at a full next queue holds its worker where it comes from: that time is
+/// booked there (`blocked`), and the next node's wait starts when it gets a place.
+#[test]
+fn blocked_time_is_booked_where_the_worker_is_held() {
+    let text = r#"Scenario(title: "tandem", duration: 2000.0, warmup: 100.0,
+        nodes: {
+            "clients": Source(rate: 0.9, to: "a"),
+            "a": Service(workers: 1, queue: Queue(capacity: Some(20), overflow: Reject), service: Exponential(mean: 0.5),
+                routes: [Route(to: "b", p: 1.0)]),
+            "b": Service(workers: 1, queue: Queue(capacity: Some(0), overflow: Block), service: Exponential(mean: 1.0)),
+        })"#;
+    let mut s = sim(text, 5);
+    s.run_to_end();
+    let r = s.report();
+    let (a, b) = (&r.nodes["a"], &r.nodes["b"]);
+    let blocked = a.blocked.as_ref().expect("a's worker was held by forwards blocked at b");
+    assert!(blocked.count > 100 && blocked.mean_s > 0.1, "{blocked:?}");
+    assert!(blocked.fraction > 0.05 && blocked.fraction < 1.0, "{blocked:?}");
+    assert!(b.blocked.is_none(), "b holds no one's worker");
+    // b has no waiting room: a forward enters service the moment it gets a place, so nothing
+    // waits at b — the blocked time is a's, not b's.
+    assert_eq!(b.wait_s.mean, 0.0, "b's wait excludes the time spent blocked: {:?}", b.wait_s);
+    assert!(b.wait_s.p99 <= 1e-9, "(a histogram records 0 as its smallest value, 1 ns): {:?}", b.wait_s);
+    assert!(b.latency_s.mean < 1.2, "b's latency is its service, not the blocking: {:?}", b.latency_s);
+}
