@@ -46,6 +46,9 @@ impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Value::Count(n) => write!(f, "{n}"),
+            // Very large or small magnitudes in scientific notation (a burst of 1e300 would
+            // otherwise print 301 digits); `parse_value` reads both forms back exactly.
+            Value::Real(x) if x.is_finite() && *x != 0.0 && !(1e-6..1e15).contains(&x.abs()) => write!(f, "{x:e}"),
             Value::Real(x) => write!(f, "{x}"),
             Value::Flag(b) => write!(f, "{b}"),
             Value::Choice(s) => f.write_str(s),

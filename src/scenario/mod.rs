@@ -325,6 +325,29 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
             }
             NodeSpec::Service(s) => {
                 let mut ok = bounds(&mut r, &base, &mut s.clone());
+                let known: Vec<&str> = if scn.classes.is_empty() { vec!["default"] } else { class_names.clone() };
+                let mut pooled: Vec<&str> = Vec::new();
+                for (i, pool) in s.concurrency.pools.iter().enumerate() {
+                    let p = format!("{base}.concurrency.pools.{i}.classes");
+                    for c in &pool.classes {
+                        if !known.contains(&c.as_str()) {
+                            let hint = suggest(c, known.iter().copied())
+                                .map(|s| format!("did you mean `{s}`? "))
+                                .unwrap_or_default();
+                            r.at(
+                                &p,
+                                format!(
+                                    "`{}` is not a class; {hint}classes are: {}",
+                                    c.escape_debug(),
+                                    known.join(", ")
+                                ),
+                            );
+                        } else if pooled.contains(&c.as_str()) {
+                            r.at(&p, format!("class `{c}` is in two pools; give each class one bulkhead"));
+                        }
+                        pooled.push(c.as_str());
+                    }
+                }
                 for (i, c) in s.calls.iter().enumerate() {
                     let p = format!("{base}.calls.{i}");
                     target(&mut r, &format!("{p}.to"), &c.to, name);

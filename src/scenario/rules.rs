@@ -58,7 +58,8 @@ pub fn service(s: &ServiceSpec) -> Option<(&'static str, String)> {
         // caller's business (a shaper on the edge), as Envoy's local rate limit only refuses.
         return Some((
             "rate_limit.excess",
-            "a service's rate limit refuses (429) and cannot delay; write `excess: Reject` here, or put              `rate_limit: RateLimit(…, excess: Delay)` on the callers' edge to shape their traffic"
+            "a service's rate limit refuses (429) and cannot delay; write `excess: Reject` here, or put \
+             `rate_limit: RateLimit(…, excess: Delay)` on the callers' edge to shape their traffic"
                 .into(),
         ));
     }

@@ -114,6 +114,65 @@ impl Gen {
                 self.chance(0.5)
             );
         }
+        if self.chance(0.15) {
+            let _ = write!(
+                s,
+                "rate_limit: RateLimit(rate: {}, burst: Some({}), key: {}, excess: {}, max_delay: Some({})), ",
+                self.num(0.5, 50.0),
+                self.num(1.0, 20.0),
+                self.pick(&["Global", "Class", "Tenant", "Endpoint"]),
+                self.pick(&["Reject", "Delay"]),
+                self.num(0.01, 2.0)
+            );
+        }
+        if self.chance(0.1) {
+            s.push_str("fallback: Fallback(), ");
+        }
+        s
+    }
+
+    /// A service's admission controllers, with values that are sometimes out of bounds.
+    fn admission(&mut self) -> String {
+        let mut s = String::new();
+        if self.chance(0.1) {
+            let _ = write!(
+                s,
+                "rate_limit: RateLimit(rate: {}, burst: Some({}), key: {}), ",
+                self.num(0.5, 50.0),
+                self.num(1.0, 20.0),
+                self.pick(&["Global", "Class", "Tenant", "Endpoint"])
+            );
+        }
+        if self.chance(0.1) {
+            let _ = write!(
+                s,
+                "entry_gate: EntryGate(max_queue: Some({}), max_latency: Some({})), ",
+                self.int(0, 10),
+                self.num(0.01, 1.0)
+            );
+        }
+        if self.chance(0.1) {
+            let _ = write!(
+                s,
+                "shed: Shed(shed_sheddable_above: {}, critical_only_above: {}, load: Load(signal: {}, window: {})), ",
+                self.num(0.0, 1.0),
+                self.num(0.0, 1.0),
+                self.pick(&["Utilization", "Utilization", "InFlight", "QueueFill"]),
+                self.num(0.05, 2.0)
+            );
+        }
+        if self.chance(0.1) {
+            let _ = write!(
+                s,
+                "concurrency: Concurrency(max_concurrent: Some({}), pools: [Pool(classes: [\"{}\"], max_concurrent: {})]), ",
+                self.int(0, 10),
+                self.pick(&["a", "b", "a", "b", "nope"]),
+                self.int(0, 5)
+            );
+        }
+        if self.chance(0.1) {
+            let _ = write!(s, "degrade: Degrade(above: {}, service: {}), ", self.num(0.0, 1.0), self.dist(0.0, 0.1));
+        }
         s
     }
 }
@@ -178,7 +237,7 @@ fn scenario(g: &mut Gen) -> String {
                     fields,
                     "queue: Queue(capacity: {}, discipline: {}, overflow: {}, {}), ",
                     g.int(0, 20),
-                    g.pick(&["Fifo", "Lifo", "Priority"]),
+                    g.pick(&["Fifo", "Lifo", "Priority", "Codel", "AdaptiveLifo"]),
                     g.pick(&["Reject", "DropNewest", "DropOldest", "Block"]),
                     if g.chance(0.5) { format!("block_timeout: {}", g.num(0.05, 2.0)) } else { String::new() }
                 );
@@ -186,6 +245,7 @@ fn scenario(g: &mut Gen) -> String {
             if g.chance(0.3) {
                 let _ = write!(fields, "error_rate: {}, ", g.num(0.0, 0.3));
             }
+            fields.push_str(&g.admission());
             if g.chance(0.2) {
                 let _ = write!(fields, "slowdown: {}, ", g.num(0.0, 3.0));
             }
@@ -216,7 +276,7 @@ fn scenario(g: &mut Gen) -> String {
         timeline.push(format!("\"at {} {d}set {node}.{field} = {value}\"", g.num(0.0, 20.0)));
     }
     let mut text = format!(
-        "Scenario(\n  title: \"fuzz\",\n  duration: {},\n  warmup: {},\n  sample_every: {},\n  classes: [Class(name: \"a\", weight: {}), Class(name: \"b\", priority: 1)],\n  nodes: {{\n{nodes}  }},\n  timeline: [{}],\n)\n",
+        "Scenario(\n  title: \"fuzz\",\n  duration: {},\n  warmup: {},\n  sample_every: {},\n  classes: [Class(name: \"a\", weight: {}, criticality: Critical), Class(name: \"b\", priority: 1, criticality: Sheddable, tenant: Some(\"t\"))],\n  nodes: {{\n{nodes}  }},\n  timeline: [{}],\n)\n",
         g.num(5.0, 40.0),
         if g.chance(0.7) { "0.0".to_string() } else { g.num(0.0, 5.0) },
         g.num(0.1, 2.0),
