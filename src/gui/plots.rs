@@ -319,7 +319,8 @@ fn plot_one(
     width: f32,
     height: f32,
 ) -> egui_plot::PlotResponse<()> {
-    let label = if spec.unit.is_empty() { spec.title.to_string() } else { format!("{} ({})", spec.title, spec.unit) };
+    let text_size = ui.style().text_styles.get(&egui::TextStyle::Body).map_or(14.0, |f| f.size);
+    let label = axis_label(spec, height, text_size);
     let plot = Plot::new(("dock", index))
         .width(width)
         .height(height)
@@ -327,7 +328,9 @@ fn plot_one(
         // fill on software renderers, and the grid alone frames the data.
         .show_background(false)
         .y_axis_label(label)
-        .y_axis_min_width(28.0)
+        // Room for the tick labels and the rotated axis title at the text size in force
+        // (presenter mode's larger type clipped the first plot's title at 28 px).
+        .y_axis_min_width(28.0 * text_size / 14.0)
         .allow_drag(false)
         .allow_zoom(false)
         .allow_scroll(false)
@@ -405,6 +408,16 @@ fn policy_lines(
         }
         p.line(Line::new("", PlotPoints::new(vec![[range.0, 0.0]])).color(Color32::TRANSPARENT));
     })
+}
+
+/// The y axis's title: "title (unit)", or only the unit when that would not fit along a plot
+/// `height` points tall at `text_size` (large type in presenter mode, short plots); the plot's
+/// name is on its toggle above anyway.
+pub fn axis_label(spec: &PlotSpec, height: f32, text_size: f32) -> String {
+    let full = if spec.unit.is_empty() { spec.title.to_string() } else { format!("{} ({})", spec.title, spec.unit) };
+    // An average glyph is a little over half the text size wide; leave a margin.
+    let fits = |s: &str| s.chars().count() as f32 * text_size * 0.6 <= height * 0.9;
+    if fits(&full) || spec.unit.is_empty() { full } else { spec.unit.to_string() }
 }
 
 /// One lane per node, banded red where its breakers were open and amber where half-open.
@@ -495,6 +508,13 @@ mod tests {
     fn a_gap_in_the_samples_splits_a_span() {
         let pts = vec![point(1.0, 2.0), point(3.0, 2.0)];
         assert_eq!(breaker_spans(&pts), vec![(0.0, 1.0, 2), (2.0, 3.0, 2)]);
+    }
+
+    #[test]
+    fn an_axis_title_that_does_not_fit_keeps_only_its_unit() {
+        assert_eq!(axis_label(&PLOTS[0], 300.0, 14.0), "throughput (requests/s)");
+        assert_eq!(axis_label(&PLOTS[0], 160.0, 22.4), "requests/s");
+        assert_eq!(axis_label(&PLOTS[BREAKERS], 50.0, 22.4), "breakers", "no unit: the title stays");
     }
 
     #[test]
