@@ -4,8 +4,8 @@
 //! later counted as `abandoned`) unless `cancel_on_timeout` asks for it to be cancelled, as
 //! Resilience4j's TimeLimiter does with `cancelRunningFuture`.
 //!
-//! The timer itself is a calendar event (`Event::CallTimeout`), voided by the exchange's
-//! generation when the answer comes first.
+//! The timer itself is a policy timer on the calendar (`TimerTag::AttemptTimeout`, owned by the
+//! exchange), voided by the exchange's generation when the answer comes first.
 
 use crate::engine::time::{Nanos, secs_to_nanos};
 

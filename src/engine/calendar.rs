@@ -52,10 +52,6 @@ pub enum Event {
     PhaseSwitch { source: EntityBits, generation: u32 },
     /// A worker finishes the local part of a call (stale if the call's generation changed).
     ServiceDone { call: CallId, generation: u32 },
-    /// The caller's per-attempt timeout fires (stale if the exchange's generation changed).
-    CallTimeout { exchange: ExchangeId, generation: u32 },
-    /// A blocked sender gives up waiting for a queue place.
-    BlockTimeout { call: CallId, generation: u32 },
     /// A policy's timer (a retry's backoff, a breaker's OPEN wait, …): `tag` says which, `owner`
     /// whose (an exchange, an edge or a node, as the tag defines), and it is stale if the owner's
     /// generation for that timer changed. One variant for every policy, so a new policy adds a
@@ -71,6 +67,17 @@ impl TimerOwner {
     #[inline]
     pub fn exchange(ex: ExchangeId) -> Self {
         Self(EntityBits([ex, 0]))
+    }
+
+    #[inline]
+    pub fn call(call: CallId) -> Self {
+        Self(EntityBits([call, 0]))
+    }
+
+    /// The call, for tags owned by a call.
+    #[inline]
+    pub fn as_call(self) -> CallId {
+        self.0.0[0]
     }
 
     #[inline]
@@ -94,6 +101,10 @@ impl TimerOwner {
 /// Which policy timer fired. The owner of each is given with the variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimerTag {
+    /// Timeout layer (owner: the exchange): the attempt in flight took too long.
+    AttemptTimeout,
+    /// `Block` overflow (owner: the call): a blocked sender gives up waiting for a place.
+    BlockTimeout,
     /// Retry layer (owner: the exchange): the backoff has elapsed, send the next attempt.
     RetryDue,
     /// Breaker layer (owner: the edge): the automatic OPEN → HALF_OPEN move.

@@ -238,8 +238,6 @@ impl Net<'_, '_> {
             Event::ThinkDone { source } => self.on_think_done(source.entity()),
             Event::PhaseSwitch { source, generation } => self.on_phase_switch(source.entity(), generation),
             Event::ServiceDone { call, generation } => self.on_service_done(call, generation),
-            Event::CallTimeout { exchange, generation } => self.on_call_timeout(exchange, generation),
-            Event::BlockTimeout { call, generation } => self.on_block_timeout(call, generation),
             Event::Timer { owner, tag, generation } => self.on_timer(owner, tag, generation),
         }
     }
@@ -247,6 +245,8 @@ impl Net<'_, '_> {
     /// Routes a policy timer to the layer or controller that armed it.
     fn on_timer(&mut self, owner: TimerOwner, tag: TimerTag, generation: u32) {
         match tag {
+            TimerTag::AttemptTimeout => self.on_call_timeout(owner.as_exchange(), generation),
+            TimerTag::BlockTimeout => self.on_block_timeout(owner.as_call(), generation),
             TimerTag::RetryDue => self.on_retry_due(owner.as_exchange(), generation),
             TimerTag::BreakerHalfOpen => self.on_breaker_timer(owner.as_entity(), generation),
             TimerTag::SendDue => self.on_send_due(owner.as_exchange(), generation),
@@ -347,7 +347,8 @@ impl Net<'_, '_> {
                 Event::Arrival { source, .. } | Event::ThinkDone { source } | Event::PhaseSwitch { source, .. } => {
                     Some(source.entity())
                 }
-                Event::ServiceDone { call, .. } | Event::BlockTimeout { call, .. } => Some(self.k.calls.get(call).node),
+                Event::ServiceDone { call, .. } => Some(self.k.calls.get(call).node),
+                Event::Timer { tag: TimerTag::BlockTimeout, owner, .. } => Some(self.k.calls.get(owner.as_call()).node),
                 _ => None,
             };
             entities.extend(node);

@@ -1,10 +1,11 @@
-//! The engine's log of notable happenings (breaker transitions, crashes, queue-full episodes,
-//! parameter changes) as typed events, so the app's timeline and the tests match on variants
+//! The engine's log of notable happenings (breaker transitions, crashes, queue-full and
+//! shedding episodes, parameter changes) as typed events, so the app's timeline and the tests match on variants
 //! rather than on text.
 
 use std::fmt;
 
 use crate::edge::breaker::BreakerState;
+use crate::station::shed::ShedState;
 
 use super::time::Nanos;
 
@@ -34,6 +35,8 @@ pub enum LogEvent {
     Changed { path: String, value: String },
     /// The run hit one of its limits (the population cap, time that stopped advancing).
     RunStopped { reason: String },
+    /// Priority shedding changed what it refuses (an episode begins, deepens or ends).
+    Shedding { from: ShedState, to: ShedState },
 }
 
 impl LogEvent {
@@ -42,7 +45,7 @@ impl LogEvent {
     pub fn severity(&self) -> u8 {
         match self {
             LogEvent::Crashed | LogEvent::RunStopped { .. } | LogEvent::Breaker { to: BreakerState::Open, .. } => 2,
-            LogEvent::QueueFull => 1,
+            LogEvent::QueueFull | LogEvent::Shedding { to: ShedState::CriticalOnly, .. } => 1,
             _ => 0,
         }
     }
@@ -58,6 +61,7 @@ impl fmt::Display for LogEvent {
             LogEvent::Breaker { from, to } => write!(f, "breaker {} -> {}", from.name(), to.name()),
             LogEvent::Changed { path, value } => write!(f, "set {path} = {value}"),
             LogEvent::RunStopped { reason } => f.write_str(reason),
+            LogEvent::Shedding { from, to } => write!(f, "shedding: {} -> {}", from.name(), to.name()),
         }
     }
 }

@@ -421,7 +421,7 @@ pub fn timeline_ui(ui: &mut Ui, state: &GuiState, out: &mut Vec<Command>) {
     let ticks = egui::Rect::from_min_max(rect.min + egui::vec2(0.0, 8.0), rect.max - egui::vec2(0.0, 7.0));
     let timeline = state.sim.timeline();
     let log = state.sim.log();
-    queue_full_bands(ui, &painter, rect, &x, log, now);
+    episode_bands(ui, &painter, rect, &x, log, now);
     // (time, severity, what): severity orders colours within a tick.
     let mut marks: Vec<(f64, u8, Mark)> = Vec::with_capacity(timeline.len() + log.len());
     for (i, e) in timeline.iter().enumerate() {
@@ -434,8 +434,10 @@ pub fn timeline_ui(ui: &mut Ui, state: &GuiState, out: &mut Vec<Command>) {
     }
     for (i, e) in log.iter().enumerate() {
         let severity = match e.event {
-            // Changes are drawn from the timeline, queue-full episodes as bands.
-            LogEvent::Changed { .. } | LogEvent::QueueFull | LogEvent::QueueRoom => continue,
+            // Changes are drawn from the timeline, queue-full and shedding episodes as bands.
+            LogEvent::Changed { .. } | LogEvent::QueueFull | LogEvent::QueueRoom | LogEvent::Shedding { .. } => {
+                continue;
+            }
             ref other if other.severity() >= 2 => 4,
             _ => 1,
         };
@@ -495,9 +497,11 @@ pub fn timeline_ui(ui: &mut Ui, state: &GuiState, out: &mut Vec<Command>) {
     }
 }
 
-/// Queue-full episodes (from a node's first refusal for lack of room until it has room again)
-/// as one amber band along the bottom of the strip; hovering it names the nodes.
-fn queue_full_bands(
+/// Episodes as bands along the bottom of the strip, hovering one names its nodes: queue-full
+/// (from a node's first refusal for lack of room until it has room again) in amber at the very
+/// bottom, priority shedding (from its first shed until it admits everything again) in red
+/// just above.
+fn episode_bands(
     ui: &Ui,
     painter: &egui::Painter,
     rect: egui::Rect,
@@ -505,33 +509,63 @@ fn queue_full_bands(
     log: &[crate::engine::kernel::LogEntry],
     now: f64,
 ) {
-    let episodes = queue_full_episodes(log, now);
-    let lane = egui::Rect::from_min_max(egui::pos2(rect.left(), rect.bottom() - 6.0), rect.right_bottom());
-    let mut hovered: Vec<String> = Vec::new();
+    let lanes = [
+        ("queue full", queue_full_episodes(log, now), palette::WARN, 0.0),
+        ("shedding", shedding_episodes(log, now), palette::BAD, 7.0),
+    ];
     let pointer = ui.ctx().pointer_hover_pos();
-    for (subject, from, to) in &episodes {
-        let band = egui::Rect::from_x_y_ranges(x(*from)..=x(*to).max(x(*from) + 1.0), lane.y_range());
-        painter.rect_filled(band, 0.0, palette::WARN.gamma_multiply(0.8));
-        if pointer.is_some_and(|p| band.expand2(egui::vec2(1.0, 2.0)).contains(p)) && !hovered.contains(subject) {
-            hovered.push(subject.clone());
+    for (what, episodes, colour, lift) in lanes {
+        let bottom = rect.bottom() - lift;
+        let lane = egui::Rect::from_min_max(egui::pos2(rect.left(), bottom - 6.0), egui::pos2(rect.right(), bottom));
+        let mut hovered: Vec<String> = Vec::new();
+        for (subject, from, to) in &episodes {
+            let band = egui::Rect::from_x_y_ranges(x(*from)..=x(*to).max(x(*from) + 1.0), lane.y_range());
+            painter.rect_filled(band, 0.0, colour.gamma_multiply(0.8));
+            if pointer.is_some_and(|p| band.expand2(egui::vec2(1.0, 2.0)).contains(p)) && !hovered.contains(subject) {
+                hovered.push(subject.clone());
+            }
         }
-    }
-    if !hovered.is_empty() {
-        egui::Tooltip::always_open(ui.ctx().clone(), ui.layer_id(), ui.id().with("queue-full"), lane)
-            .show(|ui| ui.label(format!("queue full: {}", hovered.join(", "))));
+        if !hovered.is_empty() {
+            egui::Tooltip::always_open(ui.ctx().clone(), ui.layer_id(), ui.id().with(what), lane)
+                .show(|ui| ui.label(format!("{what}: {}", hovered.join(", "))));
+        }
     }
 }
 
 /// (node, from, to) for every queue-full episode in the log, seconds; an episode still going on
 /// ends at `now`.
 pub fn queue_full_episodes(log: &[crate::engine::kernel::LogEntry], now: f64) -> Vec<(String, f64, f64)> {
+    episodes(log, now, |e| match e {
+        LogEvent::QueueFull => Some(true),
+        LogEvent::QueueRoom => Some(false),
+        _ => None,
+    })
+}
+
+/// (node, from, to) for every episode of priority shedding in the log, seconds.
+pub fn shedding_episodes(log: &[crate::engine::kernel::LogEntry], now: f64) -> Vec<(String, f64, f64)> {
+    use crate::station::shed::ShedState;
+    episodes(log, now, |e| match e {
+        LogEvent::Shedding { to: ShedState::AdmittingAll, .. } => Some(false),
+        LogEvent::Shedding { .. } => Some(true),
+        _ => None,
+    })
+}
+
+/// Episodes per subject: `edge` says whether an event opens one (`Some(true)`), closes it
+/// (`Some(false)`) or neither; one still open ends at `now`.
+fn episodes(
+    log: &[crate::engine::kernel::LogEntry],
+    now: f64,
+    edge: impl Fn(&LogEvent) -> Option<bool>,
+) -> Vec<(String, f64, f64)> {
     let mut open: Vec<(String, f64)> = Vec::new();
     let mut done = Vec::new();
     for e in log {
         let t = crate::engine::time::nanos_to_secs(e.at);
-        match e.event {
-            LogEvent::QueueFull if !open.iter().any(|(s, _)| *s == e.subject) => open.push((e.subject.clone(), t)),
-            LogEvent::QueueRoom => {
+        match edge(&e.event) {
+            Some(true) if !open.iter().any(|(s, _)| *s == e.subject) => open.push((e.subject.clone(), t)),
+            Some(false) => {
                 if let Some(i) = open.iter().position(|(s, _)| *s == e.subject) {
                     let (s, from) = open.swap_remove(i);
                     done.push((s, from, t));

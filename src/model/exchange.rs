@@ -108,7 +108,8 @@ impl Net<'_, '_> {
         let Some(link) = self.link(link_id) else { return };
         let (to, cut, deadline) = (link.to, link.cut, timeout::deadline(link.policy.timeout, now));
         if let Some(at) = deadline {
-            self.k.calendar.schedule(at, Event::CallTimeout { exchange: ex, generation });
+            let (owner, tag) = (TimerOwner::exchange(ex), TimerTag::AttemptTimeout);
+            self.k.calendar.schedule(at, Event::Timer { tag, owner, generation });
         }
         if cut {
             // Lost on the wire: like a silent drop, noticed by the timeout if there is one.

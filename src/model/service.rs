@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use bevy::ecs::component::Component;
 use bevy::ecs::entity::Entity;
 
-use crate::engine::calendar::{Calendar, CallId, Event};
+use crate::engine::calendar::{Calendar, CallId, Event, TimerOwner, TimerTag};
 use crate::engine::kernel::{Kernel, LogEvent, Net};
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, secs_to_nanos};
@@ -189,12 +189,15 @@ fn gauges(svc: &Service, stats: &mut NodeStats, now: Nanos, warmup: Nanos) {
     stats.inside.set(now, warmup, u64::from(svc.inside));
 }
 
-/// [`gauges`], and the load signals of the node's admission controllers, if it has any.
+/// [`gauges`], and the load signals of the node's admission controllers, if it has any;
+/// logs a change of what shedding refuses.
 #[inline]
-fn gauges_and_load(svc: &mut Service, stats: &mut NodeStats, now: Nanos, warmup: Nanos) {
-    gauges(svc, stats, now, warmup);
-    if svc.gated {
-        svc.station.observe(&svc.spec, now, svc.busy, svc.queue.len(), svc.inside);
+fn gauges_and_load(svc: &mut Service, stats: &mut NodeStats, k: &mut Kernel) {
+    gauges(svc, stats, k.now, k.warmup);
+    if svc.gated
+        && let Some((from, to)) = svc.station.observe(&svc.spec, k.now, svc.busy, svc.queue.len(), svc.inside)
+    {
+        k.note(&svc.name, LogEvent::Shedding { from, to });
     }
 }
 
@@ -273,9 +276,8 @@ pub enum Admission {
 
 impl Net<'_, '_> {
     fn svc_gauges(&mut self, node: Entity) {
-        let (now, warmup) = (self.k.now, self.k.warmup);
         if let Ok((mut svc, mut stats)) = self.services.get_mut(node) {
-            gauges_and_load(&mut svc, &mut stats, now, warmup);
+            gauges_and_load(&mut svc, &mut stats, self.k);
         }
     }
 
@@ -435,7 +437,8 @@ impl Net<'_, '_> {
                         s.blocked.push_back(call);
                     }
                     if let Some(t) = block_timeout {
-                        self.k.calendar.schedule(now.saturating_add(t), Event::BlockTimeout { call, generation });
+                        let (owner, tag) = (TimerOwner::call(call), TimerTag::BlockTimeout);
+                        self.k.calendar.schedule(now.saturating_add(t), Event::Timer { tag, owner, generation });
                     }
                     self.svc_gauges(node);
                     Admission::Blocked
@@ -446,14 +449,14 @@ impl Net<'_, '_> {
 
     /// A worker takes `call`.
     fn start_service(&mut self, call: CallId) {
-        let (now, warmup) = (self.k.now, self.k.warmup);
+        let now = self.k.now;
         let k = &mut *self.k;
         let c = k.calls.get_mut(call);
         let Ok((svc, stats)) = self.services.get_mut(c.node) else { return };
         let (svc, stats) = (svc.into_inner(), stats.into_inner());
         let degraded = svc.gated && svc.station.degraded(&svc.spec, now);
         start_on(svc, stats, c, call, now, &mut k.calendar, degraded);
-        gauges_and_load(svc, stats, now, warmup);
+        gauges_and_load(svc, stats, k);
     }
 
     pub(crate) fn on_service_done(&mut self, call: CallId, generation: u32) {
@@ -587,7 +590,7 @@ impl Net<'_, '_> {
 
     /// Starts queued work on free workers and admits blocked senders into free places.
     fn pull_next(&mut self, node: Entity) {
-        let (now, warmup) = (self.k.now, self.k.warmup);
+        let now = self.k.now;
         loop {
             let Ok((mut svc, mut stats)) = self.services.get_mut(node) else { return };
             if svc.alive && svc.busy < svc.spec.workers {
@@ -628,7 +631,7 @@ impl Net<'_, '_> {
                 svc.full = false;
                 self.k.note(&svc.name, LogEvent::QueueRoom);
             }
-            gauges_and_load(&mut svc, &mut stats, now, warmup);
+            gauges_and_load(&mut svc, &mut stats, self.k);
             return;
         }
     }

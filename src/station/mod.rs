@@ -79,6 +79,8 @@ pub struct Station {
     pub codel: codel::Codel,
     pub lifo: adaptive_lifo::AdaptiveLifo,
     pub degrade: degrade::Degrader,
+    /// What shedding did at the last observation, to log its episodes.
+    pub shed_state: shed::ShedState,
 }
 
 impl Station {
@@ -92,6 +94,7 @@ impl Station {
             codel: codel::Codel::default(),
             lifo: adaptive_lifo::AdaptiveLifo::default(),
             degrade: degrade::Degrader::new(&spec.degrade, 0),
+            shed_state: shed::ShedState::AdmittingAll,
         }
     }
 
@@ -152,12 +155,24 @@ impl Station {
         self.entry_gate.record_latency(&spec.entry_gate, now, latency);
     }
 
-    /// The node's gauges changed: feed the load signals of shedding and degradation.
-    pub fn observe(&mut self, spec: &ServiceSpec, now: Nanos, busy: u32, queue_len: usize, inside: u32) {
+    /// The node's gauges changed: feed the load signals of shedding and degradation. Returns
+    /// shedding's new state when it changed (an episode began or ended), for the engine's log.
+    pub fn observe(
+        &mut self,
+        spec: &ServiceSpec,
+        now: Nanos,
+        busy: u32,
+        queue_len: usize,
+        inside: u32,
+    ) -> Option<(shed::ShedState, shed::ShedState)> {
         let shed = load_of(spec, spec.shed.load.signal, busy, queue_len, inside);
         self.shed.set_load(&spec.shed, now, shed);
         let degrade = load_of(spec, spec.degrade.load.signal, busy, queue_len, inside);
         self.degrade.set_load(&spec.degrade, now, degrade);
+        let state =
+            if spec.shed.enabled { shed::ShedState::at(&spec.shed, self.shed.load(now)) } else { Default::default() };
+        let from = std::mem::replace(&mut self.shed_state, state);
+        (from != state).then_some((from, state))
     }
 
     /// A request joins the queue (adaptive LIFO watches how long the queue stays non-empty).

@@ -161,6 +161,40 @@ impl ShedStats {
     }
 }
 
+/// What a shedder does at a given load: the episodes the engine logs and the app draws.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShedState {
+    /// Every request is admitted.
+    #[default]
+    AdmittingAll,
+    /// Sheddable requests are refused.
+    SheddingSheddable,
+    /// Only critical requests pass.
+    CriticalOnly,
+}
+
+impl ShedState {
+    /// The state of seed 001's rule at `load` (the same comparisons as [`should_shed`]).
+    pub fn at(spec: &ShedSpec, load: f64) -> Self {
+        if should_shed(spec, Criticality::Standard, load) {
+            ShedState::CriticalOnly
+        } else if should_shed(spec, Criticality::Sheddable, load) {
+            ShedState::SheddingSheddable
+        } else {
+            ShedState::AdmittingAll
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ShedState::AdmittingAll => "admitting all",
+            ShedState::SheddingSheddable => "shedding sheddable",
+            ShedState::CriticalOnly => "critical only",
+        }
+    }
+}
+
 /// A station's shedder: its load signal and its counters.
 #[derive(Clone, Debug)]
 pub struct Shedder {

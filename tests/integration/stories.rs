@@ -268,3 +268,41 @@ fn codel_bounds_a_standing_queue_that_fifo_lets_grow_past_every_timeout() {
         assert!(f.nodes["api"].latency_s.p99 < 1.0, "seed {seed}: {}", f.nodes["api"].latency_s.p99);
     }
 }
+
+/// Shedding's episodes are typed log events the app draws as bands: in priority-shedding the
+/// overload's episode reaches critical-only and ends soon after the load falls at 180 s; after
+/// that, bursts at half load shed only now and then.
+#[test]
+fn shedding_episodes_are_logged_as_typed_events() {
+    use sluice::engine::log::LogEvent;
+    use sluice::station::shed::ShedState;
+    let sim = run("priority-shedding.ron", 1, &[]);
+    let sheds: Vec<(f64, ShedState)> = sim
+        .log()
+        .iter()
+        .filter(|e| e.subject == "api")
+        .filter_map(|e| match e.event {
+            LogEvent::Shedding { to, .. } => Some((e.at as f64 / 1e9, to)),
+            _ => None,
+        })
+        .collect();
+    assert!(sheds.iter().any(|(t, s)| *s == ShedState::CriticalOnly && (60.0..180.0).contains(t)), "{sheds:?}");
+    assert!(
+        sheds.iter().any(|(t, s)| *s == ShedState::AdmittingAll && (180.0..190.0).contains(t)),
+        "the overload's episode ends within 10 s of it: {sheds:?}"
+    );
+    // Time spent shedding from 190 s to the end (240 s): short bursts only.
+    let mut shedding_time = 0.0;
+    let mut since: Option<f64> = None;
+    for &(t, s) in sheds.iter().filter(|(t, _)| *t >= 190.0) {
+        match (since, s) {
+            (None, ShedState::SheddingSheddable | ShedState::CriticalOnly) => since = Some(t),
+            (Some(from), ShedState::AdmittingAll) => {
+                shedding_time += t - from;
+                since = None;
+            }
+            _ => {}
+        }
+    }
+    assert!(shedding_time < 5.0, "after the overload shedding is rare: {shedding_time:.1} s of 50");
+}
