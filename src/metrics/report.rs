@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::histogram::LatencyHistogram;
-use super::stats::{ClassStats, Counters, NodeStats, Rejections};
+use super::stats::{ClassStats, Counters, NodeStats, Rejections, Totals};
 use crate::edge::{Link, LinkStats};
 use crate::engine::time::{Nanos, nanos_to_secs};
 
@@ -47,13 +47,8 @@ pub struct Blocked {
 /// Totals of one class at one node.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ClassReport {
-    pub arrivals: u64,
-    pub completed: u64,
-    pub errors: u64,
-    pub rejected: u64,
-    pub dropped: u64,
-    pub timed_out: u64,
-    pub retries: u64,
+    #[serde(flatten)]
+    pub totals: Totals,
     pub latency_s: Latency,
     /// Queueing delay of this class's requests that entered service.
     pub wait_s: Wait,
@@ -66,13 +61,8 @@ pub struct ClassReport {
 pub struct NodeReport {
     /// `source` or `service`.
     pub kind: &'static str,
-    pub arrivals: u64,
-    pub completed: u64,
-    pub errors: u64,
-    pub rejected: u64,
-    pub dropped: u64,
-    pub timed_out: u64,
-    pub retries: u64,
+    #[serde(flatten)]
+    pub totals: Totals,
     /// Counted requests still inside at the end (closes the conservation equation).
     pub in_system: u64,
     pub abandoned: u64,
@@ -155,18 +145,27 @@ fn latency(h: &LatencyHistogram, sum: u128, n: u64) -> Latency {
     Latency { mean: mean(sum, n), p50: q(h, 0.5), p95: q(h, 0.95), p99: q(h, 0.99), p999: q(h, 0.999) }
 }
 
+/// The seven totals are reached as fields (`report.nodes["api"].completed`).
+impl std::ops::Deref for NodeReport {
+    type Target = Totals;
+    fn deref(&self) -> &Totals {
+        &self.totals
+    }
+}
+
+impl std::ops::Deref for ClassReport {
+    type Target = Totals;
+    fn deref(&self) -> &Totals {
+        &self.totals
+    }
+}
+
 impl ClassReport {
     /// The report of one class's (or one tenant's) statistics at a node.
     pub fn new(k: &ClassStats) -> Self {
         let kc = k.counters;
         ClassReport {
-            arrivals: kc.arrivals,
-            completed: kc.completed,
-            errors: kc.errors,
-            rejected: kc.rejected,
-            dropped: kc.dropped,
-            timed_out: kc.timed_out,
-            retries: kc.retries,
+            totals: kc.totals,
             latency_s: latency(&k.latency, k.latency_sum, kc.completed),
             wait_s: wait(&k.wait, k.wait_sum),
             rejected_by: kc.rejected_by,
@@ -212,13 +211,7 @@ impl NodeReport {
             .collect();
         Self {
             kind,
-            arrivals: c.arrivals,
-            completed: c.completed,
-            errors: c.errors,
-            rejected: c.rejected,
-            dropped: c.dropped,
-            timed_out: c.timed_out,
-            retries: c.retries,
+            totals: c.totals,
             in_system: stats.in_system,
             abandoned: c.abandoned,
             cancelled: c.cancelled,

@@ -90,9 +90,10 @@ impl Gauge {
     }
 }
 
-/// Terminal labels and other totals of one node (or one class at a node).
+/// The seven totals every node, class, tenant and series point has: declared once here, and
+/// embedded (flattened, so the JSON keys stay where they were) in [`Counters`] and the reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counters {
+pub struct Totals {
     pub arrivals: u64,
     pub completed: u64,
     pub errors: u64,
@@ -101,6 +102,50 @@ pub struct Counters {
     pub timed_out: u64,
     /// Arrivals that were retry attempts (at a source: retries it issued).
     pub retries: u64,
+}
+
+impl Totals {
+    /// Sum of terminal labels.
+    pub fn labelled(&self) -> u64 {
+        self.completed + self.errors + self.rejected + self.dropped + self.timed_out
+    }
+}
+
+impl std::ops::Sub for Totals {
+    type Output = Totals;
+
+    /// What happened between two readings of the same totals (a series window).
+    fn sub(self, o: Totals) -> Totals {
+        Totals {
+            arrivals: self.arrivals - o.arrivals,
+            completed: self.completed - o.completed,
+            errors: self.errors - o.errors,
+            rejected: self.rejected - o.rejected,
+            dropped: self.dropped - o.dropped,
+            timed_out: self.timed_out - o.timed_out,
+            retries: self.retries - o.retries,
+        }
+    }
+}
+
+impl std::ops::AddAssign for Totals {
+    fn add_assign(&mut self, o: Totals) {
+        self.arrivals += o.arrivals;
+        self.completed += o.completed;
+        self.errors += o.errors;
+        self.rejected += o.rejected;
+        self.dropped += o.dropped;
+        self.timed_out += o.timed_out;
+        self.retries += o.retries;
+    }
+}
+
+/// Terminal labels and other totals of one node (or one class at a node). The seven
+/// [`Totals`] are reached as fields through `Deref` (`counters.completed`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    #[serde(flatten)]
+    pub totals: Totals,
     /// Work finished after the caller had given up.
     pub abandoned: u64,
     /// Work removed because the caller cancelled it.
@@ -112,36 +157,24 @@ pub struct Counters {
     pub rejected_by: Rejections,
 }
 
-impl Counters {
-    /// Sum of terminal labels.
-    pub fn labelled(&self) -> u64 {
-        self.completed + self.errors + self.rejected + self.dropped + self.timed_out
+impl std::ops::Deref for Counters {
+    type Target = Totals;
+    fn deref(&self) -> &Totals {
+        &self.totals
+    }
+}
+
+impl std::ops::DerefMut for Counters {
+    fn deref_mut(&mut self) -> &mut Totals {
+        &mut self.totals
     }
 }
 
 impl std::ops::AddAssign for Counters {
     /// Sums two sets of counters (a tenant's from its classes').
     fn add_assign(&mut self, o: Counters) {
-        let Counters {
-            arrivals,
-            completed,
-            errors,
-            rejected,
-            dropped,
-            timed_out,
-            retries,
-            abandoned,
-            cancelled,
-            degraded,
-            rejected_by,
-        } = o;
-        self.arrivals += arrivals;
-        self.completed += completed;
-        self.errors += errors;
-        self.rejected += rejected;
-        self.dropped += dropped;
-        self.timed_out += timed_out;
-        self.retries += retries;
+        let Counters { totals, abandoned, cancelled, degraded, rejected_by } = o;
+        self.totals += totals;
         self.abandoned += abandoned;
         self.cancelled += cancelled;
         self.degraded += degraded;
