@@ -105,6 +105,8 @@ pub enum TimerTag {
     AttemptTimeout,
     /// `Block` overflow (owner: the call): a blocked sender gives up waiting for a place.
     BlockTimeout,
+    /// Concurrency limit with `max_wait` (owner: the call): a waiter gives up on its permit.
+    PermitWait,
     /// Retry layer (owner: the exchange): the backoff has elapsed, send the next attempt.
     RetryDue,
     /// Breaker layer (owner: the edge): the automatic OPEN → HALF_OPEN move.

@@ -247,6 +247,7 @@ impl Net<'_, '_> {
         match tag {
             TimerTag::AttemptTimeout => self.on_call_timeout(owner.as_exchange(), generation),
             TimerTag::BlockTimeout => self.on_block_timeout(owner.as_call(), generation),
+            TimerTag::PermitWait => self.on_permit_wait_over(owner.as_call(), generation),
             TimerTag::RetryDue => self.on_retry_due(owner.as_exchange(), generation),
             TimerTag::BreakerHalfOpen => self.on_breaker_timer(owner.as_entity(), generation),
             TimerTag::SendDue => self.on_send_due(owner.as_exchange(), generation),
@@ -348,7 +349,9 @@ impl Net<'_, '_> {
                     Some(source.entity())
                 }
                 Event::ServiceDone { call, .. } => Some(self.k.calls.get(call).node),
-                Event::Timer { tag: TimerTag::BlockTimeout, owner, .. } => Some(self.k.calls.get(owner.as_call()).node),
+                Event::Timer { tag: TimerTag::BlockTimeout | TimerTag::PermitWait, owner, .. } => {
+                    Some(self.k.calls.get(owner.as_call()).node)
+                }
                 _ => None,
             };
             entities.extend(node);

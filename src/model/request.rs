@@ -22,6 +22,8 @@ pub enum CallState {
     Queued,
     /// Waiting for a queue place (overflow policy `Block`).
     Blocked,
+    /// Waiting for a concurrency permit at the node's entry (not inside the node yet).
+    AwaitingPermit,
     /// A worker is doing the local work.
     InService,
     /// A worker is waiting on a downstream call.

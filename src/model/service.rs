@@ -276,8 +276,13 @@ pub enum Admission {
 
 impl Net<'_, '_> {
     fn svc_gauges(&mut self, node: Entity) {
+        let mut waiters = false;
         if let Ok((mut svc, mut stats)) = self.services.get_mut(node) {
             gauges_and_load(&mut svc, &mut stats, self.k);
+            waiters = !svc.station.waiting.is_empty();
+        }
+        if waiters {
+            self.admit_waiters(node);
         }
     }
 
@@ -338,20 +343,45 @@ impl Net<'_, '_> {
     #[inline(never)]
     fn arrive_gated(&mut self, call: CallId) -> Admission {
         let now = self.k.now;
-        let (node, class, priority) = {
+        let (node, class) = {
             let c = self.k.calls.get(call);
-            (c.node, c.class, c.priority)
+            (c.node, c.class)
         };
         let Ok((svc, _)) = self.services.get_mut(node) else { return Admission::Refused };
         let svc = svc.into_inner();
         if svc.alive {
             let request = Request::of(class, &self.k.classes);
-            let entry = svc.station.may_enter(&svc.spec, request, now, svc.queue.len() as u32, svc.inside);
-            if let Entry::Refuse { reason, retry_after } = entry {
-                self.refuse_at_entry(call, reason, retry_after);
-                return Admission::Refused;
+            match svc.station.may_enter(&svc.spec, request, now, svc.queue.len() as u32, svc.inside) {
+                Entry::Admit => {}
+                Entry::Refuse { reason, retry_after } => {
+                    self.refuse_at_entry(call, reason, retry_after);
+                    return Admission::Refused;
+                }
+                Entry::Wait { max_wait } => {
+                    // At the door, not inside: it holds no permit and no place. A forwarded
+                    // request keeps holding its upstream worker meanwhile, as a blocked one does.
+                    svc.station.waiting.push_back(call);
+                    let c = self.k.calls.get_mut(call);
+                    c.state = CallState::AwaitingPermit;
+                    let (owner, tag, generation) = (TimerOwner::call(call), TimerTag::PermitWait, c.generation);
+                    self.k.calendar.schedule(now.saturating_add(max_wait), Event::Timer { tag, owner, generation });
+                    return Admission::Blocked;
+                }
             }
         }
+        self.enter(call)
+    }
+
+    /// A request admitted by the node's controllers (holding its permit) goes in: to a free
+    /// worker, into the queue, or to the overflow rule.
+    fn enter(&mut self, call: CallId) -> Admission {
+        let now = self.k.now;
+        let (node, priority) = {
+            let c = self.k.calls.get(call);
+            (c.node, c.priority)
+        };
+        let Ok((svc, _)) = self.services.get_mut(node) else { return Admission::Refused };
+        let svc = svc.into_inner();
         svc.inside += 1;
         if svc.alive && svc.busy < svc.spec.workers && svc.queue.is_empty() {
             self.start_service(call);
@@ -632,6 +662,11 @@ impl Net<'_, '_> {
                 self.k.note(&svc.name, LogEvent::QueueRoom);
             }
             gauges_and_load(&mut svc, &mut stats, self.k);
+            let waiters = !svc.station.waiting.is_empty();
+            drop((svc, stats));
+            if waiters {
+                self.admit_waiters(node);
+            }
             return;
         }
     }
@@ -656,6 +691,39 @@ impl Net<'_, '_> {
         for victim in dropped {
             self.refuse(victim, RejectReason::Codel, None);
         }
+    }
+
+    /// Permits freed at `node`: the waiters they fit go in, first come first served.
+    fn admit_waiters(&mut self, node: Entity) {
+        loop {
+            let Ok((svc, _)) = self.services.get_mut(node) else { return };
+            let svc = svc.into_inner();
+            if svc.station.waiting.is_empty() || !svc.alive {
+                return;
+            }
+            let calls = &self.k.calls;
+            let Some(call) = svc.station.next_waiter(&svc.spec, svc.inside, |w| calls.get(w).class) else { return };
+            // Its wait is over: the timer is void, a held upstream worker is let go.
+            self.unblock(call);
+            self.enter(call);
+        }
+    }
+
+    /// A waiter's `max_wait` is over without a permit: refused as the limit or its bulkhead.
+    pub(crate) fn on_permit_wait_over(&mut self, call: CallId, generation: u32) {
+        let c = *self.k.calls.get(call);
+        if c.generation != generation || c.state != CallState::AwaitingPermit {
+            return;
+        }
+        let Ok((svc, _)) = self.services.get_mut(c.node) else { return };
+        let svc = svc.into_inner();
+        svc.station.waiting.retain(|w| *w != call);
+        let reason = svc.station.wait_refusal(&svc.spec, c.class, svc.inside);
+        if let Some(up) = c.held_worker_at {
+            self.k.calls.get_mut(call).held_worker_at = None;
+            self.release_held(up, c.arrived);
+        }
+        self.refuse_at_entry(call, reason, None);
     }
 
     /// A blocked sender got a place: its block timeout is void and a held upstream worker is
@@ -748,9 +816,12 @@ impl Net<'_, '_> {
                     svc.queue.remove(call);
                 }
                 CallState::Blocked => svc.blocked.retain(|b| *b != call),
+                CallState::AwaitingPermit => svc.station.waiting.retain(|w| *w != call),
                 _ => {}
             }
-            svc.exit(c.class);
+            if c.state != CallState::AwaitingPermit {
+                svc.exit(c.class); // a waiter never went in
+            }
         }
         match c.state {
             CallState::InService => self.release_worker(node),
@@ -760,7 +831,7 @@ impl Net<'_, '_> {
                 }
                 self.release_worker(node);
             }
-            CallState::Blocked => {
+            CallState::Blocked | CallState::AwaitingPermit => {
                 if let Some(up) = c.held_worker_at {
                     self.release_held(up, c.arrived);
                 }
@@ -804,6 +875,9 @@ impl Net<'_, '_> {
         if let Ok((mut svc, _)) = self.services.get_mut(node) {
             svc.queue.drain();
             svc.blocked.clear();
+            svc.station.waiting.clear();
+            svc.station.codel.on_empty();
+            svc.station.lifo.on_empty();
         }
         for (call, generation) in victims {
             let c = *self.k.calls.get(call);
@@ -814,7 +888,9 @@ impl Net<'_, '_> {
                 continue;
             }
             self.label_call(call, Label::Dropped);
-            if let Ok((mut svc, _)) = self.services.get_mut(node) {
+            if let Ok((mut svc, _)) = self.services.get_mut(node)
+                && c.state != CallState::AwaitingPermit
+            {
                 svc.exit(c.class);
                 if matches!(c.state, CallState::InService | CallState::Downstream) {
                     svc.busy = svc.busy.saturating_sub(1);
@@ -823,7 +899,7 @@ impl Net<'_, '_> {
             if c.state == CallState::Downstream && c.downstream != NONE {
                 self.cancel_exchange(c.downstream);
             }
-            if let (CallState::Blocked, Some(up)) = (c.state, c.held_worker_at) {
+            if let (CallState::Blocked | CallState::AwaitingPermit, Some(up)) = (c.state, c.held_worker_at) {
                 self.release_held(up, c.arrived);
             }
             // Invalidate its pending service completion, then answer the caller.

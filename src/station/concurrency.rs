@@ -30,6 +30,11 @@ pub struct ConcurrencySpec {
     /// none = no node-wide limit (pools only).
     #[serde(default = "hundred")]
     pub max_concurrent: Option<u32>,
+    /// How long a request waits for a permit before it is refused, in seconds (Resilience4j's
+    /// `maxWaitDuration`, default 0: refused at once). Waiters are served first come, first
+    /// served (a fair semaphore).
+    #[serde(default)]
+    pub max_wait: f64,
     /// Bulkheads: each caps the requests of its classes inside the node.
     #[serde(default)]
     pub pools: Vec<PoolSpec>,
@@ -44,6 +49,10 @@ pub struct PoolSpec {
     /// Permits (default 25, Resilience4j's `maxConcurrentCalls`).
     #[serde(default = "twenty_five")]
     pub max_concurrent: u32,
+    /// How long a request of these classes waits for one of the pool's permits before it is
+    /// refused, in seconds (default 0: at once; seed 001's pools wait up to 5 s).
+    #[serde(default)]
+    pub max_wait: f64,
 }
 
 fn yes() -> bool {
@@ -59,7 +68,7 @@ fn twenty_five() -> u32 {
 impl Default for ConcurrencySpec {
     /// Seed 001's 100, disabled (no `concurrency:` in the file).
     fn default() -> Self {
-        Self { enabled: false, max_concurrent: hundred(), pools: Vec::new() }
+        Self { enabled: false, max_concurrent: hundred(), max_wait: 0.0, pools: Vec::new() }
     }
 }
 
@@ -77,6 +86,11 @@ impl Params for ConcurrencySpec {
             "max_concurrent",
             Field::OptionalCount(&mut self.max_concurrent),
             "requests inside at once (503 when all are taken); unbounded if none",
+        );
+        v.field(
+            "max_wait",
+            Field::Seconds(&mut self.max_wait),
+            "how long a request waits for a permit (0: refused at once)",
         );
         for pool in &mut self.pools {
             let name = pool.classes.join("+");
@@ -100,6 +114,7 @@ struct PoolParams<'a>(&'a mut PoolSpec);
 impl Params for PoolParams<'_> {
     fn visit(&mut self, v: &mut dyn Visitor) {
         v.field("max_concurrent", Field::Count(&mut self.0.max_concurrent, 0), "permits of this bulkhead");
+        v.field("max_wait", Field::Seconds(&mut self.0.max_wait), "how long a request waits for a permit (0: at once)");
     }
 }
 
@@ -150,6 +165,30 @@ impl Concurrency {
         Ok(())
     }
 
+    /// How long a request of `class` refused for `why` may wait for a permit, in seconds: the
+    /// pool's `max_wait` when its pool is full, the node-wide one otherwise.
+    pub fn max_wait(&self, spec: &ConcurrencySpec, class: u8, why: Refusal) -> f64 {
+        let pool = self.pool_of.get(class as usize).copied().flatten().and_then(|p| spec.pools.get(p));
+        match (why, pool) {
+            (Refusal::PoolFull, Some(pool)) => pool.max_wait,
+            _ => spec.max_wait,
+        }
+    }
+
+    /// Why a request of `class` would be refused now (`None`: a permit is free), without
+    /// taking anything.
+    pub fn refusal(&self, spec: &ConcurrencySpec, class: u8, inside: u32) -> Option<Refusal> {
+        if !spec.enabled {
+            return None;
+        }
+        if spec.max_concurrent.is_some_and(|max| inside >= max) {
+            return Some(Refusal::Limit);
+        }
+        let pool = self.pool_of.get(class as usize).copied().flatten()?;
+        (self.pool_in_use[pool] >= spec.pools.get(pool).map_or(u32::MAX, |p| p.max_concurrent))
+            .then_some(Refusal::PoolFull)
+    }
+
     /// Gives back the pool permit of a request of `class` leaving the node (answered,
     /// forwarded, dropped, cancelled or lost in a crash).
     pub fn release(&mut self, class: u8) {
@@ -172,7 +211,11 @@ mod tests {
         ConcurrencySpec {
             enabled: true,
             max_concurrent: max,
-            pools: pools.iter().map(|(c, n)| PoolSpec { classes: vec![c.to_string()], max_concurrent: *n }).collect(),
+            max_wait: 0.0,
+            pools: pools
+                .iter()
+                .map(|(c, n)| PoolSpec { classes: vec![c.to_string()], max_concurrent: *n, max_wait: 0.0 })
+                .collect(),
         }
     }
 
@@ -202,6 +245,22 @@ mod tests {
         c.release(1);
         assert_eq!(c.pool_in_use(1), 1);
         assert_eq!(c.try_acquire(&s, 1, 7), Ok(()));
+    }
+
+    #[test]
+    fn a_refused_request_may_wait_as_long_as_its_pool_or_the_node_says() {
+        let mut s = spec(Some(3), &[("batch", 1)]);
+        s.max_wait = 0.5;
+        s.pools[0].max_wait = 5.0;
+        let mut c = Concurrency::new(&s, &["batch".into(), "web".into()]);
+        assert_eq!(c.refusal(&s, 0, 0), None);
+        assert_eq!(c.try_acquire(&s, 0, 0), Ok(()));
+        assert_eq!(c.refusal(&s, 0, 1), Some(Refusal::PoolFull));
+        assert_eq!(c.max_wait(&s, 0, Refusal::PoolFull), 5.0, "seed 001: pool.submit(…, timeout=5)");
+        assert_eq!(c.refusal(&s, 1, 3), Some(Refusal::Limit));
+        assert_eq!(c.max_wait(&s, 1, Refusal::Limit), 0.5);
+        c.release(0);
+        assert_eq!(c.refusal(&s, 0, 0), None, "a released permit is free again");
     }
 
     #[test]

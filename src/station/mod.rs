@@ -31,8 +31,9 @@ pub mod load;
 pub mod rate_limit;
 pub mod shed;
 
+use crate::engine::calendar::CallId;
 use crate::engine::kernel::ClassInfo;
-use crate::engine::time::Nanos;
+use crate::engine::time::{Nanos, secs_to_nanos};
 use crate::metrics::stats::RejectReason;
 use crate::scenario::schema::{Discipline, ServiceSpec};
 use load::LoadSignal;
@@ -67,6 +68,8 @@ pub enum Entry {
     Admit,
     /// Refused at once, with the reason and any Retry-After hint.
     Refuse { reason: RejectReason, retry_after: Option<Nanos> },
+    /// No concurrency permit is free: wait for one up to this long (then refused).
+    Wait { max_wait: Nanos },
 }
 
 /// The state of a service's admission controllers.
@@ -81,6 +84,8 @@ pub struct Station {
     pub degrade: degrade::Degrader,
     /// What shedding did at the last observation, to log its episodes.
     pub shed_state: shed::ShedState,
+    /// Requests waiting for a concurrency permit, first come first served.
+    pub waiting: std::collections::VecDeque<CallId>,
 }
 
 impl Station {
@@ -95,6 +100,7 @@ impl Station {
             lifo: adaptive_lifo::AdaptiveLifo::default(),
             degrade: degrade::Degrader::new(&spec.degrade, 0),
             shed_state: shed::ShedState::AdmittingAll,
+            waiting: Default::default(),
         }
     }
 
@@ -133,14 +139,39 @@ impl Station {
         if !self.shed.admit(&spec.shed, now, request.criticality) {
             return Entry::Refuse { reason: RejectReason::Shed, retry_after: None };
         }
-        match self.concurrency.try_acquire(&spec.concurrency, request.class, inside) {
-            Ok(()) => Entry::Admit,
-            Err(concurrency::Refusal::Limit) => {
-                Entry::Refuse { reason: RejectReason::ConcurrencyLimit, retry_after: None }
+        // No newcomer takes a waiter's turn: waiters are given every permit that fits them the
+        // moment it is released (`next_waiter`), so a permit free now fits none of them.
+        match self.concurrency.try_acquire(&spec.concurrency, request.class, inside).err() {
+            None => Entry::Admit,
+            Some(why) => {
+                let wait = self.concurrency.max_wait(&spec.concurrency, request.class, why);
+                if wait > 0.0 {
+                    Entry::Wait { max_wait: secs_to_nanos(wait) }
+                } else {
+                    Entry::Refuse { reason: refusal_reason(why), retry_after: None }
+                }
             }
-            Err(concurrency::Refusal::PoolFull) => {
-                Entry::Refuse { reason: RejectReason::BulkheadFull, retry_after: None }
-            }
+        }
+    }
+
+    /// The first waiter (in arrival order) that can take a permit now, which it takes; `class`
+    /// gives each waiter's class. Call after a request left the node.
+    pub fn next_waiter(&mut self, spec: &ServiceSpec, inside: u32, class: impl Fn(CallId) -> u8) -> Option<CallId> {
+        let position = self
+            .waiting
+            .iter()
+            .position(|&w| self.concurrency.refusal(&spec.concurrency, class(w), inside).is_none())?;
+        let call = self.waiting.remove(position)?;
+        // Cannot fail: the permit was free a line ago and nothing took it.
+        let _ = self.concurrency.try_acquire(&spec.concurrency, class(call), inside);
+        Some(call)
+    }
+
+    /// Why a waiter of `class` that gave up was refused.
+    pub fn wait_refusal(&self, spec: &ServiceSpec, class: u8, inside: u32) -> RejectReason {
+        match self.concurrency.refusal(&spec.concurrency, class, inside) {
+            Some(why) => refusal_reason(why),
+            None => RejectReason::ConcurrencyLimit, // a permit freed but earlier waiters took it
         }
     }
 
@@ -183,6 +214,14 @@ impl Station {
     /// Whether a request starting service now gets the degraded response (counted).
     pub fn degraded(&mut self, spec: &ServiceSpec, now: Nanos) -> bool {
         self.degrade.degrade(&spec.degrade, now)
+    }
+}
+
+/// The refusal reason of a concurrency refusal.
+fn refusal_reason(why: concurrency::Refusal) -> RejectReason {
+    match why {
+        concurrency::Refusal::Limit => RejectReason::ConcurrencyLimit,
+        concurrency::Refusal::PoolFull => RejectReason::BulkheadFull,
     }
 }
 

@@ -115,9 +115,11 @@ fn admission(g: &mut Gen, bounded: bool) -> String {
     if g.chance(0.25) {
         let _ = write!(
             s,
-            "concurrency: Concurrency(max_concurrent: Some({}), pools: [Pool(classes: [\"c\"], max_concurrent: {})]), ",
+            "concurrency: Concurrency(max_concurrent: Some({}), max_wait: {:.2}, pools: [Pool(classes: [\"c\"], max_concurrent: {}, max_wait: {:.2})]), ",
             1 + g.below(8),
-            g.below(4)
+            if g.chance(0.5) { g.unit() } else { 0.0 },
+            g.below(4),
+            if g.chance(0.5) { g.unit() } else { 0.0 }
         );
     }
     if g.chance(0.15) {

@@ -164,10 +164,12 @@ impl Gen {
         if self.chance(0.1) {
             let _ = write!(
                 s,
-                "concurrency: Concurrency(max_concurrent: Some({}), pools: [Pool(classes: [\"{}\"], max_concurrent: {})]), ",
+                "concurrency: Concurrency(max_concurrent: Some({}), max_wait: {}, pools: [Pool(classes: [\"{}\"], max_concurrent: {}, max_wait: {})]), ",
                 self.int(0, 10),
+                self.num(0.0, 1.0),
                 self.pick(&["a", "b", "a", "b", "nope"]),
-                self.int(0, 5)
+                self.int(0, 5),
+                self.num(0.0, 2.0)
             );
         }
         if self.chance(0.1) {

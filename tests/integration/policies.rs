@@ -292,3 +292,39 @@ fn blocked_time_is_booked_where_the_worker_is_held() {
     assert!(b.wait_s.p99 <= 1e-9, "(a histogram records 0 as its smallest value, 1 ns): {:?}", b.wait_s);
     assert!(b.latency_s.mean < 1.2, "b's latency is its service, not the blocking: {:?}", b.latency_s);
 }
+
+/// A request that finds no permit waits up to `max_wait` (Resilience4j's `maxWaitDuration`),
+/// then is refused as the limit or its bulkhead; waiters are taken first come first served,
+/// and crashes, cancelling callers and forwarded requests leave the books exact.
+#[test]
+fn waiting_for_a_permit_ends_in_a_permit_or_a_refusal() {
+    let text = r#"Scenario(title: "permits", duration: 120.0,
+        classes: [Class(name: "web", weight: 3.0), Class(name: "batch", weight: 1.0)],
+        nodes: {
+            "clients": Source(rate: 40.0, to: "front", timeout: 0.8, cancel_on_timeout: true),
+            "front": Service(workers: 50, service: Exponential(mean: 0.01), routes: [Route(to: "api", p: 1.0)]),
+            "api": Service(workers: 20, service: Exponential(mean: 0.2),
+                concurrency: Concurrency(max_concurrent: Some(6), max_wait: 0.3,
+                    pools: [Pool(classes: ["batch"], max_concurrent: 1, max_wait: 2.0)])),
+        },
+        timeline: ["at 50 for 5 set api.up = false"])"#;
+    let mut s = sim(text, 9);
+    for stop in [20.0, 52.0, 80.0, 120.0] {
+        s.run_until(stop);
+        let r = s.report();
+        let audit = s.audit_in_system();
+        for (name, n) in &r.nodes {
+            assert_eq!(n.arrivals, n.labelled() + n.in_system, "{name} at {stop}: {n:?}");
+            assert_eq!(n.in_system, audit[name], "{name} at {stop}");
+        }
+    }
+    let api = &s.report().nodes["api"];
+    let (web, batch) = (&api.classes["web"], &api.classes["batch"]);
+    assert!(web.rejected_by.concurrency_limit > 0, "web gives up after 0.3 s: {:?}", web.rejected_by);
+    assert!(batch.rejected_by.bulkhead_full > 0, "batch gives up on its pool after 2 s: {:?}", batch.rejected_by);
+    // These requests were forwarded: front's workers were held while they waited at api's door,
+    // and that time is booked at front, as for a blocked forward.
+    let held = s.report().nodes["front"].blocked.clone().expect("front's workers waited on api's permits");
+    assert!(held.count > 100 && held.p99_s > 0.25, "{held:?}");
+    assert!(held.p99_s < 2.05, "no one waits past the longest max_wait: {held:?}");
+}

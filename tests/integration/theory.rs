@@ -265,6 +265,32 @@ fn concurrency_limit_is_erlang_b() {
     }
 }
 
+/// A concurrency limit of `c` whose requests wait for a permit as long as it takes (a fair
+/// semaphore with a long `max_wait`) in front of plenty of workers is M/M/c: the wait for a
+/// permit is Erlang C's, Wq = C(c, a) / (cμ − λ), and nobody is refused.
+#[test]
+fn waiting_for_a_permit_is_erlang_c() {
+    let (lambda, c) = (2.4, 3u32);
+    let text = format!(
+        r#"Scenario(
+            title: "permit wait",
+            {settings}
+            nodes: {{
+                "clients": Source(rate: {lambda}, to: "server"),
+                "server": Service(workers: 100, service: Exponential(mean: 1.0),
+                    concurrency: Concurrency(max_concurrent: Some({c}), max_wait: 1000000.0)),
+            }},
+        )"#,
+        settings = settings(lambda),
+    );
+    let [wait, refused] = replicate(&text, |r| {
+        let s = &r.nodes["server"];
+        [s.wait_s.mean, s.rejected as f64]
+    });
+    check("permit wait, limit 3 at load 2.4", &wait, erlang_c(c, lambda) / (f64::from(c) - lambda));
+    assert!(refused.iter().all(|x| *x == 0.0), "nobody gives up: {refused:?}");
+}
+
 /// A bulkhead pool of `c` permits for one class is that class's own M/M/c/c: the class loses
 /// B(c, a_class) as `bulkhead_full`, while a class outside the pool loses nothing.
 #[test]
