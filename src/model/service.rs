@@ -15,121 +15,14 @@ use bevy::ecs::entity::Entity;
 use crate::engine::calendar::{Calendar, CallId, Event, TimerOwner, TimerTag};
 use crate::engine::kernel::{Kernel, LogEvent, Net};
 use crate::engine::rng::{SimRng, unit};
-use crate::engine::time::{Nanos, secs_to_nanos};
+use crate::engine::time::Nanos;
 use crate::metrics::stats::{Label, NodeStats, RejectReason};
 use crate::model::request::{Call, CallState, Exchange, NONE, Origin};
-use crate::scenario::schema::{Discipline, Outcome, Overflow, ServiceSpec};
+use crate::scenario::schema::{Discipline, Outcome, ServiceSpec};
 use crate::station::adaptive_lifo::End;
+use crate::station::overflow::{self, Action};
+use crate::station::queue::WaitQueue;
 use crate::station::{Entry, Request, Station};
-
-/// Waiting requests, one FIFO lane per priority level (a single lane without priorities).
-#[derive(Debug, Default)]
-pub struct WaitQueue {
-    lanes: Vec<VecDeque<(Nanos, CallId)>>,
-    len: usize,
-}
-
-impl WaitQueue {
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    #[inline]
-    pub fn push(&mut self, priority: u8, arrived: Nanos, call: CallId) {
-        let lane = priority as usize;
-        if self.lanes.len() <= lane {
-            self.lanes.resize_with(lane + 1, VecDeque::new);
-        }
-        self.lanes[lane].push_back((arrived, call));
-        self.len += 1;
-    }
-
-    /// Takes the next request to serve under `discipline`.
-    #[inline]
-    pub fn pop(&mut self, discipline: Discipline) -> Option<CallId> {
-        if self.len == 0 {
-            return None;
-        }
-        if let [only] = self.lanes.as_mut_slice() {
-            // One lane (no priorities): the common case, without the search across lanes.
-            self.len -= 1;
-            let taken = if discipline == Discipline::Lifo { only.pop_back() } else { only.pop_front() };
-            return taken.map(|(_, c)| c);
-        }
-        let lane = match discipline {
-            Discipline::Priority => self.lanes.iter().position(|l| !l.is_empty()),
-            Discipline::Fifo | Discipline::Codel | Discipline::AdaptiveLifo => self.oldest_lane(),
-            Discipline::Lifo => self.newest_lane(),
-        }?;
-        self.len -= 1;
-        match discipline {
-            Discipline::Lifo => self.lanes[lane].pop_back(),
-            _ => self.lanes[lane].pop_front(),
-        }
-        .map(|(_, c)| c)
-    }
-
-    /// Removes the longest-waiting (or the newest) request across lanes, with its arrival time
-    /// and how many stay: the dequeue of the disciplines that judge by waiting time.
-    pub fn pop_entry(&mut self, end: End) -> Option<(CallId, Nanos, usize)> {
-        let (arrived, call) = match end {
-            End::Oldest => {
-                let lane = self.oldest_lane()?;
-                self.lanes[lane].pop_front()?
-            }
-            End::Newest => {
-                let lane = self.newest_lane()?;
-                self.lanes[lane].pop_back()?
-            }
-        };
-        self.len -= 1;
-        Some((call, arrived, self.len))
-    }
-
-    /// Removes the request to sacrifice for `DropOldest`: the longest-waiting one (of the least
-    /// important non-empty lane under `Priority`).
-    pub fn pop_oldest(&mut self, discipline: Discipline) -> Option<CallId> {
-        let lane = match discipline {
-            Discipline::Priority => self.lanes.iter().rposition(|l| !l.is_empty()),
-            _ => self.oldest_lane(),
-        }?;
-        self.len -= 1;
-        self.lanes[lane].pop_front().map(|(_, c)| c)
-    }
-
-    fn oldest_lane(&self) -> Option<usize> {
-        (0..self.lanes.len()).filter_map(|i| self.lanes[i].front().map(|(t, _)| (*t, i))).min().map(|(_, i)| i)
-    }
-
-    fn newest_lane(&self) -> Option<usize> {
-        (0..self.lanes.len())
-            .filter_map(|i| self.lanes[i].back().map(|(t, _)| (*t, std::cmp::Reverse(i))))
-            .max()
-            .map(|(_, i)| i.0)
-    }
-
-    /// Removes a specific request (cancellation); false if it is not queued here.
-    pub fn remove(&mut self, call: CallId) -> bool {
-        for lane in &mut self.lanes {
-            if let Some(pos) = lane.iter().position(|(_, c)| *c == call) {
-                lane.remove(pos);
-                self.len -= 1;
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Empties the queue, returning its content (crash).
-    pub fn drain(&mut self) -> Vec<CallId> {
-        self.len = 0;
-        self.lanes.iter_mut().flat_map(|l| l.drain(..).map(|(_, c)| c)).collect()
-    }
-}
 
 /// A service station (component of a node entity).
 #[derive(Component, Debug)]
@@ -408,72 +301,57 @@ impl Net<'_, '_> {
         };
         let Ok((svc, _)) = self.services.get_mut(node) else { return Admission::Refused };
         let svc = svc.into_inner();
-        let admission = if !svc.alive {
-            Admission::Refused
-        } else {
-            Admission::Blocked // decided below by the overflow policy
-        };
-        let overflow = svc.spec.queue.overflow;
-        let retry_after = svc.spec.queue.retry_after.map(secs_to_nanos);
-        let block_timeout = svc.spec.queue.block_timeout.map(secs_to_nanos);
-        let discipline = svc.spec.queue.discipline;
-        let alive = svc.alive;
-        if admission == Admission::Blocked && !svc.full {
+        if !svc.alive {
+            self.refuse(call, RejectReason::Down, None);
+            return Admission::Refused;
+        }
+        let (action, discipline) = (overflow::action(&svc.spec.queue), svc.spec.queue.discipline);
+        if !svc.full {
             svc.full = true;
             let name = svc.name.clone();
             self.k.note(&name, LogEvent::QueueFull);
         }
-        match admission {
-            Admission::Refused if !alive => {
-                self.refuse(call, RejectReason::Down, None);
+        match action {
+            Action::Refuse { retry_after } => {
+                self.refuse(call, RejectReason::QueueFull, retry_after);
                 Admission::Refused
             }
-            _ => match overflow {
-                Overflow::Reject => {
-                    self.refuse(call, RejectReason::QueueFull, retry_after);
-                    Admission::Refused
-                }
-                Overflow::DropNewest => {
+            Action::DropNewest => {
+                self.drop_call(call);
+                Admission::Refused
+            }
+            Action::DropOldest => {
+                let victim = self.services.get_mut(node).ok().and_then(|(mut s, _)| s.queue.pop_oldest(discipline));
+                let Some(victim) = victim else {
                     self.drop_call(call);
-                    Admission::Refused
-                }
-                Overflow::DropOldest => {
-                    let victim = self.services.get_mut(node).ok().and_then(|(mut s, _)| s.queue.pop_oldest(discipline));
-                    match victim {
-                        Some(v) => {
-                            self.drop_call(v);
-                            if let Ok((mut s, _)) = self.services.get_mut(node) {
-                                if s.gated {
-                                    let was_empty = s.queue.is_empty();
-                                    s.station.enqueued(now, was_empty);
-                                }
-                                s.queue.push(priority, now, call);
-                            }
-                            self.k.calls.get_mut(call).state = CallState::Queued;
-                            self.svc_gauges(node);
-                            Admission::Queued
-                        }
-                        None => {
-                            self.drop_call(call);
-                            Admission::Refused
-                        }
+                    return Admission::Refused;
+                };
+                self.drop_call(victim);
+                if let Ok((mut s, _)) = self.services.get_mut(node) {
+                    if s.gated {
+                        let was_empty = s.queue.is_empty();
+                        s.station.enqueued(now, was_empty);
                     }
+                    s.queue.push(priority, now, call);
                 }
-                Overflow::Block => {
-                    let c = self.k.calls.get_mut(call);
-                    c.state = CallState::Blocked;
-                    let generation = c.generation;
-                    if let Ok((mut s, _)) = self.services.get_mut(node) {
-                        s.blocked.push_back(call);
-                    }
-                    if let Some(t) = block_timeout {
-                        let (owner, tag) = (TimerOwner::call(call), TimerTag::BlockTimeout);
-                        self.k.calendar.schedule(now.saturating_add(t), Event::Timer { tag, owner, generation });
-                    }
-                    self.svc_gauges(node);
-                    Admission::Blocked
+                self.k.calls.get_mut(call).state = CallState::Queued;
+                self.svc_gauges(node);
+                Admission::Queued
+            }
+            Action::Block { timeout } => {
+                let c = self.k.calls.get_mut(call);
+                c.state = CallState::Blocked;
+                let generation = c.generation;
+                if let Ok((mut s, _)) = self.services.get_mut(node) {
+                    s.blocked.push_back(call);
                 }
-            },
+                if let Some(t) = timeout {
+                    let (owner, tag) = (TimerOwner::call(call), TimerTag::BlockTimeout);
+                    self.k.calendar.schedule(now.saturating_add(t), Event::Timer { tag, owner, generation });
+                }
+                self.svc_gauges(node);
+                Admission::Blocked
+            }
         }
     }
 

@@ -15,9 +15,10 @@ use crate::engine::kernel::{ClassInfo, Kernel, NetParam, NodeIndex, RunRequest};
 use crate::engine::rng::stream;
 use crate::engine::time::secs_to_nanos;
 use crate::metrics::stats::NodeStats;
-use crate::model::service::{Service, WaitQueue};
+use crate::model::service::Service;
 use crate::model::source::Source;
 use crate::station::Station;
+use crate::station::queue::WaitQueue;
 
 /// The engine's classes: the scenario's (or one named `default`), with tenants and endpoints
 /// interned in class order (a class without one is its own).

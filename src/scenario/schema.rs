@@ -17,11 +17,11 @@ pub use crate::edge::retry::{Jitter, RetrySpec};
 use crate::edge_policy;
 use crate::model::dist::Dist;
 use crate::params::{Choice, Field, Params, Visitor};
-use crate::station::adaptive_lifo::AdaptiveLifoSpec;
-use crate::station::codel::CodelSpec;
 use crate::station::concurrency::ConcurrencySpec;
 use crate::station::degrade::DegradeSpec;
 use crate::station::entry_gate::EntryGateSpec;
+pub use crate::station::overflow::Overflow;
+pub use crate::station::queue::{Discipline, QueueSpec};
 use crate::station::rate_limit::RateLimitSpec;
 pub use crate::station::shed::Criticality;
 use crate::station::shed::ShedSpec;
@@ -211,95 +211,6 @@ fn yes() -> bool {
     true
 }
 
-/// The waiting room of a service.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Queue")]
-pub struct QueueSpec {
-    /// Waiting places, not counting requests in service (Kendall's K − c). None = unbounded.
-    #[serde(default)]
-    pub capacity: Option<u32>,
-    #[serde(default)]
-    pub discipline: Discipline,
-    #[serde(default)]
-    pub overflow: Overflow,
-    /// Retry-After hint sent with rejections (seconds).
-    #[serde(default)]
-    pub retry_after: Option<f64>,
-    /// How long a blocked sender waits for a place before giving up (`Block` only).
-    #[serde(default)]
-    pub block_timeout: Option<f64>,
-    /// CoDel's target and interval (`discipline: Codel` only; RFC 8289's 5 ms and 100 ms).
-    #[serde(default, skip_serializing_if = "is_default_codel")]
-    pub codel: CodelSpec,
-    /// Adaptive LIFO's timeouts (`discipline: AdaptiveLifo` only; Facebook's 100 ms and 5 ms).
-    #[serde(default, skip_serializing_if = "is_default_lifo")]
-    pub adaptive_lifo: AdaptiveLifoSpec,
-}
-
-fn is_default_lifo(c: &AdaptiveLifoSpec) -> bool {
-    *c == AdaptiveLifoSpec::default()
-}
-
-fn is_default_codel(c: &CodelSpec) -> bool {
-    *c == CodelSpec::default()
-}
-
-impl Default for QueueSpec {
-    fn default() -> Self {
-        Self {
-            capacity: None,
-            discipline: Discipline::Fifo,
-            overflow: Overflow::Reject,
-            retry_after: None,
-            block_timeout: None,
-            codel: CodelSpec::default(),
-            adaptive_lifo: AdaptiveLifoSpec::default(),
-        }
-    }
-}
-
-/// Which waiting request a free worker takes next.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Discipline {
-    #[default]
-    Fifo,
-    Lifo,
-    /// Lowest class priority number first, FIFO within a class.
-    Priority,
-    /// FIFO with CoDel's drops at dequeue (RFC 8289; parameters under `queue.codel`).
-    Codel,
-    /// Facebook's adaptive LIFO: FIFO normally, newest first once the queue has stayed
-    /// non-empty for a while, with CoDel-style queue timeouts (under `queue.adaptive_lifo`).
-    AdaptiveLifo,
-}
-choice_enum!(Discipline {
-    "fifo" => Discipline::Fifo,
-    "lifo" => Discipline::Lifo,
-    "priority" => Discipline::Priority,
-    "codel" => Discipline::Codel,
-    "adaptive_lifo" => Discipline::AdaptiveLifo,
-});
-
-/// What happens to a request that finds the queue full.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Overflow {
-    /// Refuse it with a signal (429/503 + Retry-After).
-    #[default]
-    Reject,
-    /// Discard the arriving request silently.
-    DropNewest,
-    /// Discard the request that has waited longest, admit the new one.
-    DropOldest,
-    /// Hold the sender until a place frees up, or until `block_timeout`.
-    Block,
-}
-choice_enum!(Overflow {
-    "reject" => Overflow::Reject,
-    "drop_newest" => Overflow::DropNewest,
-    "drop_oldest" => Overflow::DropOldest,
-    "block" => Overflow::Block,
-});
-
 edge_policy! {
 /// A synchronous call from a service's worker to another node, through its edge's policy
 /// layers (`crate::edge`).
@@ -319,33 +230,6 @@ pub struct RouteSpec {
 }
 
 // ---- parameter listings (paths mirror the file) ----
-
-impl Params for QueueSpec {
-    fn visit(&mut self, v: &mut dyn Visitor) {
-        v.field(
-            "capacity",
-            Field::OptionalCount(&mut self.capacity),
-            "waiting places (not counting requests in service); unbounded if none",
-        );
-        v.field("discipline", Field::Choice(&mut self.discipline), "which waiting request is served next");
-        v.field("overflow", Field::Choice(&mut self.overflow), "what happens when the queue is full");
-        v.field(
-            "retry_after",
-            Field::OptionalSecondsOrZero(&mut self.retry_after),
-            "Retry-After hint sent with rejections",
-        );
-        v.field(
-            "block_timeout",
-            Field::OptionalSeconds(&mut self.block_timeout),
-            "how long a blocked sender waits for a place",
-        );
-        match self.discipline {
-            Discipline::Codel => v.group("codel", &mut self.codel),
-            Discipline::AdaptiveLifo => v.group("adaptive_lifo", &mut self.adaptive_lifo),
-            _ => {}
-        }
-    }
-}
 
 impl Params for ServiceSpec {
     fn visit(&mut self, v: &mut dyn Visitor) {

@@ -10,9 +10,9 @@
 //! ```
 //!
 //! * may it enter: [`Station::may_enter`] walks the controllers in the order above;
-//! * which request is next: the queue's discipline (FIFO, LIFO, priority in `model::service`'s
-//!   wait queue; CoDel in [`codel`] and adaptive LIFO in [`adaptive_lifo`], which may drop
-//!   requests at dequeue, refused as `codel`);
+//! * which request is next: the queue's discipline (FIFO, LIFO, priority in [`queue`]; CoDel in
+//!   [`codel`] and adaptive LIFO in [`adaptive_lifo`], which may drop requests at dequeue,
+//!   refused as `codel`), and what a request that finds it full meets ([`overflow`]);
 //! * how it is served: [`degrade`] picks a cheaper response above a load threshold;
 //! * a request finished: [`Station::finished`] feeds the response-time window of the entry gate;
 //! * it left the node: [`Station::left`] gives back its bulkhead permit;
@@ -28,6 +28,8 @@ pub mod concurrency;
 pub mod degrade;
 pub mod entry_gate;
 pub mod load;
+pub mod overflow;
+pub mod queue;
 pub mod rate_limit;
 pub mod shed;
 
