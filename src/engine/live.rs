@@ -114,8 +114,8 @@ impl Sim {
             let now = world.resource::<Kernel>().now;
             for reading in s.station.readings(&s.spec, now, s.inside) {
                 out.push(match reading {
-                    Reading::Gauge { key, label, value, max } => field(key, label, LiveValue::Gauge { value, max }),
-                    Reading::State { key, label, name, level } => field(key, label, LiveValue::State { name, level }),
+                    Reading::Gauge { key, label, value, max } => field(key, &label, LiveValue::Gauge { value, max }),
+                    Reading::State { key, label, name, level } => field(key, &label, LiveValue::State { name, level }),
                 });
             }
             links.extend(s.links.iter().filter_map(|l| world.get::<Link>(*l)));
@@ -187,7 +187,7 @@ impl Sim {
     /// The names of `node`'s policy readings, `(key, label)`, in the order its series points keep
     /// them ([`crate::metrics::series::Point::readings`]): what the policies plot draws. Empty
     /// for a node without admission controllers.
-    pub fn reading_names(&self, node: &str) -> Vec<(&'static str, &'static str)> {
+    pub fn reading_names(&self, node: &str) -> Vec<(&'static str, String)> {
         let world = self.world();
         let index = world.resource::<NodeIndex>();
         let Some(s) = index.nodes.get(node).and_then(|e| world.get::<Service>(*e)) else { return Vec::new() };

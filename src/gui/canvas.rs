@@ -657,15 +657,22 @@ fn draw_card(painter: &egui::Painter, r: Rect, c: &CardContent, selected: bool, 
     if let Some(versus) = &c.versus {
         y += text_in(&painter, pos2(x, y), versus.clone(), BODY_TEXT * z, VERSUS, inner, 1) + 2.0 * z;
     }
-    // Gauges: label, bar (slots when selected and small enough to count), value.
-    let label_w = 34.0 * z;
+    // Gauges: label, bar (slots when selected and small enough to count), value. The label
+    // column is as wide as the card's longest label ("pool batch", "tokens"), within limits.
+    let size = (10.0 * z).max(MIN_TEXT);
+    let widest = c
+        .fields
+        .iter()
+        .filter(|f| matches!(f.value, LiveValue::Gauge { .. }))
+        .map(|f| painter.layout_no_wrap(f.label.clone(), FontId::proportional(size), dim).size().x)
+        .fold(0.0, f32::max);
+    let label_w = (widest + 4.0 * z).clamp(34.0 * z, (inner * 0.45).max(34.0 * z));
     let value_w = 42.0 * z;
     for f in &c.fields {
         let LiveValue::Gauge { value, max } = f.value else { continue };
         if y + 11.0 * z > bottom {
             break;
         }
-        let size = (10.0 * z).max(MIN_TEXT);
         text_in(&painter, pos2(x, y), f.label.clone(), size, dim, label_w, 1);
         let bar = Rect::from_min_size(pos2(x + label_w, y + 2.0 * z), vec2(inner - label_w - value_w, 9.0 * z));
         match max {

@@ -255,9 +255,9 @@ fn ratio(part: f64, whole: f64) -> f64 {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reading {
     /// A level with an optional ceiling (tokens of a bucket, permits in use, a load fraction).
-    Gauge { key: &'static str, label: &'static str, value: f64, max: Option<f64> },
+    Gauge { key: &'static str, label: String, value: f64, max: Option<f64> },
     /// A named state and its severity (0 normal, 1 warning, 2 bad).
-    State { key: &'static str, label: &'static str, name: &'static str, level: u8 },
+    State { key: &'static str, label: String, name: &'static str, level: u8 },
 }
 
 impl Reading {
@@ -270,32 +270,32 @@ impl Reading {
     }
 
     /// The stable key and the label a person reads.
-    pub fn names(&self) -> (&'static str, &'static str) {
+    pub fn names(&self) -> (&'static str, String) {
         match self {
-            Reading::Gauge { key, label, .. } | Reading::State { key, label, .. } => (key, label),
+            Reading::Gauge { key, label, .. } | Reading::State { key, label, .. } => (key, label.clone()),
         }
     }
 }
 
 impl Station {
     /// The live state of every controller that is on, in chain order: what a card shows and
-    /// what can be plotted, without drawing code per controller.
+    /// what can be plotted, without drawing code per controller. Which readings there are
+    /// depends on the spec alone (series points keep them by position).
     pub fn readings(&self, spec: &ServiceSpec, now: Nanos, inside: u32) -> Vec<Reading> {
         let mut out = Vec::new();
         if spec.rate_limit.enabled {
             let value = self.rate_limit.tokens(&spec.rate_limit, now);
             let max = Some(spec.rate_limit.capacity());
-            out.push(Reading::Gauge { key: "rate_limit_tokens", label: "tokens", value, max });
+            out.push(Reading::Gauge { key: "rate_limit_tokens", label: "tokens".into(), value, max });
         }
-        if spec.entry_gate.enabled
-            && let Some(mean) = self.entry_gate.mean_latency(now)
-        {
+        if spec.entry_gate.enabled {
+            let mean = self.entry_gate.mean_latency(now).unwrap_or(0.0);
             let max = spec.entry_gate.max_latency;
-            out.push(Reading::Gauge { key: "entry_gate_latency", label: "resp s", value: mean, max });
+            out.push(Reading::Gauge { key: "entry_gate_latency", label: "resp s".into(), value: mean, max });
         }
         if spec.shed.enabled {
             let value = self.shed.load(now);
-            out.push(Reading::Gauge { key: "shed_load", label: "load", value, max: Some(1.0) });
+            out.push(Reading::Gauge { key: "shed_load", label: "load".into(), value, max: Some(1.0) });
             let (name, level) = if value > spec.shed.critical_only_above {
                 ("critical only", 2)
             } else if value > spec.shed.shed_sheddable_above {
@@ -303,28 +303,42 @@ impl Station {
             } else {
                 ("admitting all", 0)
             };
-            out.push(Reading::State { key: "shed_state", label: "shed", name, level });
+            out.push(Reading::State { key: "shed_state", label: "shed".into(), name, level });
         }
         if spec.concurrency.enabled
             && let Some(max) = spec.concurrency.max_concurrent
         {
             let value = f64::from(inside);
-            out.push(Reading::Gauge { key: "concurrency", label: "permits", value, max: Some(f64::from(max)) });
+            out.push(Reading::Gauge { key: "concurrency", label: "permits".into(), value, max: Some(f64::from(max)) });
+        }
+        for (p, pool) in spec.concurrency.pools.iter().enumerate() {
+            out.push(Reading::Gauge {
+                key: "pool_permits",
+                label: format!("pool {}", pool.classes.join("+")),
+                value: f64::from(self.concurrency.pool_in_use(p)),
+                max: Some(f64::from(pool.max_concurrent)),
+            });
+        }
+        // The list of readings depends on the spec only, never on the state: series points keep
+        // them by position.
+        if spec.concurrency.max_wait > 0.0 || spec.concurrency.pools.iter().any(|p| p.max_wait > 0.0) {
+            let value = self.waiting.len() as f64;
+            out.push(Reading::Gauge { key: "permit_waiters", label: "waiting".into(), value, max: None });
         }
         if spec.degrade.enabled {
             let value = self.degrade.load(now);
-            out.push(Reading::Gauge { key: "degrade_load", label: "degrade load", value, max: Some(1.0) });
+            out.push(Reading::Gauge { key: "degrade_load", label: "degrade load".into(), value, max: Some(1.0) });
         }
         match spec.queue.discipline {
             Discipline::Codel => {
                 let dropping = self.codel.status().dropping;
                 let (name, level) = if dropping { ("dropping", 1) } else { ("ok", 0) };
-                out.push(Reading::State { key: "codel", label: "codel", name, level });
+                out.push(Reading::State { key: "codel", label: "codel".into(), name, level });
             }
             Discipline::AdaptiveLifo => {
                 let congested = self.lifo.congested(&spec.queue.adaptive_lifo, now);
                 let (name, level) = if congested { ("LIFO", 1) } else { ("FIFO", 0) };
-                out.push(Reading::State { key: "adaptive_lifo", label: "order", name, level });
+                out.push(Reading::State { key: "adaptive_lifo", label: "order".into(), name, level });
             }
             _ => {}
         }
