@@ -326,8 +326,36 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
             NodeSpec::Service(s) => {
                 let mut ok = bounds(&mut r, &base, &mut s.clone());
                 let known: Vec<&str> = if scn.classes.is_empty() { vec!["default"] } else { class_names.clone() };
+                let mut tenants: Vec<&str> = if scn.classes.is_empty() {
+                    vec!["default"]
+                } else {
+                    scn.classes.iter().map(|c| c.tenant.as_deref().unwrap_or(&c.name)).collect()
+                };
+                tenants.sort_unstable();
+                tenants.dedup();
                 let mut pooled: Vec<&str> = Vec::new();
                 for (i, pool) in s.concurrency.pools.iter().enumerate() {
+                    if pool.classes.is_empty() && pool.tenants.is_empty() {
+                        r.at(
+                            &format!("{base}.concurrency.pools.{i}"),
+                            "a pool serves nobody; name its `classes: [\"…\"]` or `tenants: [\"…\"]`",
+                        );
+                    }
+                    for t in &pool.tenants {
+                        if !tenants.contains(&t.as_str()) {
+                            let hint = suggest(t, tenants.iter().copied())
+                                .map(|s| format!("did you mean `{s}`? "))
+                                .unwrap_or_default();
+                            r.at(
+                                &format!("{base}.concurrency.pools.{i}.tenants"),
+                                format!(
+                                    "`{}` is not a tenant; {hint}tenants are: {}",
+                                    t.escape_debug(),
+                                    tenants.join(", ")
+                                ),
+                            );
+                        }
+                    }
                     let p = format!("{base}.concurrency.pools.{i}.classes");
                     for c in &pool.classes {
                         if !known.contains(&c.as_str()) {

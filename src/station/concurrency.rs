@@ -40,12 +40,17 @@ pub struct ConcurrencySpec {
     pub pools: Vec<PoolSpec>,
 }
 
-/// One bulkhead: the classes it serves and its permits (Resilience4j `maxConcurrentCalls`).
+/// One bulkhead: the classes or tenants it serves and its permits (Resilience4j
+/// `maxConcurrentCalls`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Pool")]
 pub struct PoolSpec {
     /// Class names served by this pool (each class in at most one pool).
+    #[serde(default)]
     pub classes: Vec<String>,
+    /// Tenants served by this pool: every class of theirs (a class's `tenant`, or its name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
     /// Permits (default 25, Resilience4j's `maxConcurrentCalls`).
     #[serde(default = "twenty_five")]
     pub max_concurrent: u32,
@@ -93,9 +98,21 @@ impl Params for ConcurrencySpec {
             "how long a request waits for a permit (0: refused at once)",
         );
         for pool in &mut self.pools {
-            let name = pool.classes.join("+");
+            let name = pool.name();
             v.group("pools", &mut Named(name, pool));
         }
+    }
+}
+
+impl PoolSpec {
+    /// The pool's name in parameter paths and on cards: its classes and tenants, `+`-joined.
+    pub fn name(&self) -> String {
+        self.classes.iter().chain(&self.tenants).cloned().collect::<Vec<_>>().join("+")
+    }
+
+    /// Whether a request of class `class` of tenant `tenant` is this pool's.
+    pub fn serves(&self, class: &str, tenant: &str) -> bool {
+        self.classes.iter().any(|c| c == class) || self.tenants.iter().any(|t| t == tenant)
     }
 }
 
@@ -138,9 +155,10 @@ pub struct Concurrency {
 }
 
 impl Concurrency {
-    /// Maps `classes` (by index, as the engine numbers them) to the spec's pools.
-    pub fn new(spec: &ConcurrencySpec, classes: &[String]) -> Self {
-        let pool_of = classes.iter().map(|c| spec.pools.iter().position(|p| p.classes.contains(c))).collect();
+    /// Maps classes, given as (name, tenant) by index as the engine numbers them, to the spec's
+    /// pools (the first that serves each).
+    pub fn new(spec: &ConcurrencySpec, classes: &[(String, String)]) -> Self {
+        let pool_of = classes.iter().map(|(c, t)| spec.pools.iter().position(|p| p.serves(c, t))).collect();
         Self { pool_of, pool_in_use: vec![0; spec.pools.len()] }
     }
 
@@ -214,15 +232,46 @@ mod tests {
             max_wait: 0.0,
             pools: pools
                 .iter()
-                .map(|(c, n)| PoolSpec { classes: vec![c.to_string()], max_concurrent: *n, max_wait: 0.0 })
+                .map(|(c, n)| PoolSpec {
+                    classes: vec![c.to_string()],
+                    tenants: Vec::new(),
+                    max_concurrent: *n,
+                    max_wait: 0.0,
+                })
                 .collect(),
         }
+    }
+
+    /// Classes that are their own tenants.
+    fn named(classes: &[&str]) -> Vec<(String, String)> {
+        classes.iter().map(|c| (c.to_string(), c.to_string())).collect()
+    }
+
+    #[test]
+    fn a_tenant_pool_holds_every_class_of_its_tenant() {
+        let s = ConcurrencySpec {
+            enabled: true,
+            max_concurrent: None,
+            max_wait: 0.0,
+            pools: vec![PoolSpec { classes: vec![], tenants: vec!["acme".into()], max_concurrent: 2, max_wait: 0.0 }],
+        };
+        let classes = [
+            ("web".to_string(), "acme".to_string()),
+            ("batch".into(), "acme".into()),
+            ("other".into(), "globex".into()),
+        ];
+        let mut c = Concurrency::new(&s, &classes);
+        assert_eq!(c.try_acquire(&s, 0, 0), Ok(()));
+        assert_eq!(c.try_acquire(&s, 1, 1), Ok(()));
+        assert_eq!(c.try_acquire(&s, 0, 2), Err(Refusal::PoolFull), "acme's two classes share its two permits");
+        assert_eq!(c.try_acquire(&s, 2, 2), Ok(()), "globex is in no pool");
+        assert_eq!(s.pools[0].name(), "acme");
     }
 
     #[test]
     fn the_middleware_refuses_at_once_when_every_permit_is_taken() {
         let s = spec(Some(2), &[]);
-        let mut c = Concurrency::new(&s, &["default".into()]);
+        let mut c = Concurrency::new(&s, &named(&["default"]));
         assert_eq!(c.try_acquire(&s, 0, 0), Ok(()));
         assert_eq!(c.try_acquire(&s, 0, 1), Ok(()));
         assert_eq!(c.try_acquire(&s, 0, 2), Err(Refusal::Limit));
@@ -232,8 +281,7 @@ mod tests {
     fn a_full_pool_refuses_only_its_own_classes() {
         // Seed 001's pools, scaled down: critical 5, batch 2.
         let s = spec(None, &[("critical", 5), ("batch", 2)]);
-        let classes = ["critical".to_string(), "batch".to_string(), "other".to_string()];
-        let mut c = Concurrency::new(&s, &classes);
+        let mut c = Concurrency::new(&s, &named(&["critical", "batch", "other"]));
         assert_eq!(c.try_acquire(&s, 1, 0), Ok(()));
         assert_eq!(c.try_acquire(&s, 1, 1), Ok(()));
         assert_eq!(c.try_acquire(&s, 1, 2), Err(Refusal::PoolFull));
@@ -252,7 +300,7 @@ mod tests {
         let mut s = spec(Some(3), &[("batch", 1)]);
         s.max_wait = 0.5;
         s.pools[0].max_wait = 5.0;
-        let mut c = Concurrency::new(&s, &["batch".into(), "web".into()]);
+        let mut c = Concurrency::new(&s, &named(&["batch", "web"]));
         assert_eq!(c.refusal(&s, 0, 0), None);
         assert_eq!(c.try_acquire(&s, 0, 0), Ok(()));
         assert_eq!(c.refusal(&s, 0, 1), Some(Refusal::PoolFull));
@@ -267,7 +315,7 @@ mod tests {
     fn disabled_admits_everything_but_keeps_counting_pools() {
         let mut s = spec(Some(1), &[("batch", 1)]);
         s.enabled = false;
-        let mut c = Concurrency::new(&s, &["batch".into()]);
+        let mut c = Concurrency::new(&s, &named(&["batch"]));
         for i in 0..10 {
             assert_eq!(c.try_acquire(&s, 0, i), Ok(()));
         }

@@ -92,7 +92,7 @@ pub struct Station {
 
 impl Station {
     pub fn new(spec: &ServiceSpec, classes: &[ClassInfo]) -> Self {
-        let names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
+        let names: Vec<(String, String)> = classes.iter().map(|c| (c.name.clone(), c.tenant_name.clone())).collect();
         Self {
             rate_limit: rate_limit::RateLimiter::new(),
             entry_gate: entry_gate::EntryGate::new(&spec.entry_gate),
@@ -314,7 +314,7 @@ impl Station {
         for (p, pool) in spec.concurrency.pools.iter().enumerate() {
             out.push(Reading::Gauge {
                 key: "pool_permits",
-                label: format!("pool {}", pool.classes.join("+")),
+                label: format!("pool {}", pool.name()),
                 value: f64::from(self.concurrency.pool_in_use(p)),
                 max: Some(f64::from(pool.max_concurrent)),
             });
