@@ -458,7 +458,7 @@ impl NodeStats {
             g.advance(now, warmup);
         }
         let c = self.counters;
-        let w = self.window_counters;
+        let d = c.totals - self.window_counters.totals;
         self.window_counters = c;
         let (queue_len, queue_area, queue_len_max) = self.queue_len.take_window(span);
         let (busy, busy_area, _) = self.busy.take_window(span);
@@ -466,7 +466,7 @@ impl NodeStats {
         let _ = self.inside.take_window(span);
         let [p50, p95, p99] =
             if self.window_latency.is_empty() { [0; 3] } else { self.window_latency.take_quantiles([0.5, 0.95, 0.99]) };
-        let completed = c.completed - w.completed;
+        let completed = d.completed;
         let sums = Sums {
             t_ns: now,
             span_ns: span,
@@ -478,13 +478,15 @@ impl NodeStats {
         let point = Point {
             t: now as f64 / 1e9,
             span: span as f64 / 1e9,
-            arrivals: c.arrivals - w.arrivals,
-            completed: c.completed - w.completed,
-            errors: c.errors - w.errors,
-            rejected: c.rejected - w.rejected,
-            dropped: c.dropped - w.dropped,
-            timed_out: c.timed_out - w.timed_out,
-            retries: c.retries - w.retries,
+            // The point's seven columns are the totals' difference over the window (its own
+            // fields, since the CSV writer cannot flatten a nested struct).
+            arrivals: d.arrivals,
+            completed: d.completed,
+            errors: d.errors,
+            rejected: d.rejected,
+            dropped: d.dropped,
+            timed_out: d.timed_out,
+            retries: d.retries,
             latency_p50: p50 as f64 / 1e9,
             latency_p95: p95 as f64 / 1e9,
             latency_p99: p99 as f64 / 1e9,
