@@ -16,6 +16,7 @@
 //! the three composition functions below.
 
 pub mod breaker;
+pub mod deadline;
 pub mod fallback;
 pub mod rate_limit;
 pub mod retry;
@@ -62,6 +63,9 @@ macro_rules! edge_policy {
             breaker: $crate::edge::breaker::BreakerSpec,
             /// Cancel the callee's work when the timeout fires (default: it keeps working).
             cancel_on_timeout: bool,
+            /// Tell the callee the request's deadline, as gRPC does (default: it never learns it).
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            propagate_deadline: bool,
             /// Answer a call that failed for good from a default or cache (default: none).
             #[serde(skip_serializing_if = "crate::edge::fallback::FallbackSpec::is_off")]
             fallback: $crate::edge::fallback::FallbackSpec,
@@ -104,6 +108,11 @@ impl Params for EdgePolicy {
             "cancel_on_timeout",
             Field::Flag(&mut self.cancel_on_timeout),
             "stop the callee's work when the caller gives up",
+        );
+        v.field(
+            "propagate_deadline",
+            Field::Flag(&mut self.propagate_deadline),
+            "tell the callee the request's deadline (it drops expired work)",
         );
         v.group("retry", &mut self.retry);
         v.group("breaker", &mut self.breaker);
@@ -148,6 +157,8 @@ pub struct LinkStats {
     pub gave_up: u64,
     /// Of those, the ones the fallback answered.
     pub fallbacks: u64,
+    /// Attempts not sent because the request's deadline had passed (a retry after its backoff).
+    pub deadline_exceeded: u64,
     /// Attempts currently in flight.
     pub in_flight: u64,
     /// Attempts sent, by attempt number (index 0 = first attempts; the last slot collects
@@ -234,6 +245,7 @@ impl Link {
             && breaker::transparent(&p.breaker)
             && rate_limit::transparent(&p.rate_limit)
             && timeout::transparent(p.timeout)
+            && deadline::transparent(p.propagate_deadline)
             && !self.cut;
     }
 

@@ -525,13 +525,23 @@ impl Net<'_, '_> {
     /// Reacts to a parameter change on `node` (start newly allowed work, reschedule arrivals…).
     fn after_set(&mut self, node: Entity) {
         // The node's edges may have changed: their layers say again whether they are transparent.
+        let mut propagates = false;
         if let Ok((_, _, mut link)) = self.sources.get_mut(node) {
             link.refresh();
+            propagates = link.policy.propagate_deadline;
         } else if let Ok((svc, _)) = self.services.get(node) {
             for l in svc.links.clone() {
                 if let Ok(mut link) = self.links.get_mut(l) {
                     link.refresh();
+                    propagates |= link.policy.propagate_deadline;
                 }
+            }
+        }
+        if propagates {
+            // Deadlines now travel: every service checks them from here on.
+            for (mut svc, _) in &mut self.services {
+                svc.deadline_aware = true;
+                svc.refresh_gate();
             }
         }
         if self.services.contains(node) {

@@ -72,6 +72,14 @@ pub struct NodeReport {
     pub rejected_by: Rejections,
     /// Completions per second over the measured span.
     pub throughput_per_s: f64,
+    /// Successes within their deadline per second (completions minus those past a propagated
+    /// deadline; a completion after the caller gave up is already `timed_out`, never `completed`).
+    pub goodput_per_s: f64,
+    /// Of `completed`, those past the request's propagated deadline.
+    pub late: u64,
+    /// Work dropped because its propagated deadline had passed (before it started or before a
+    /// downstream call); those whose caller still waited are also `rejected_by.deadline_expired`.
+    pub deadline_dropped: u64,
     pub utilization: f64,
     pub busy_mean: f64,
     pub queue_len_mean: f64,
@@ -218,6 +226,9 @@ impl NodeReport {
             degraded: c.degraded,
             rejected_by: c.rejected_by,
             throughput_per_s: if span > 0.0 { c.completed as f64 / span } else { 0.0 },
+            goodput_per_s: if span > 0.0 { (c.completed - c.late) as f64 / span } else { 0.0 },
+            late: c.late,
+            deadline_dropped: c.deadline_dropped,
             utilization: if workers > 0.0 { busy / workers } else { 0.0 },
             busy_mean: busy,
             queue_len_mean: stats.queue_len.mean_until(now, warmup),

@@ -153,6 +153,13 @@ pub struct Counters {
     /// Requests served the cheaper degraded response (counted when their service starts; a
     /// degraded success is also `completed`).
     pub degraded: u64,
+    /// Completions past the request's propagated deadline (successes that were no use: goodput
+    /// is `completed − late`).
+    pub late: u64,
+    /// Requests dropped because their propagated deadline had passed, before work started or
+    /// before a downstream call (whether or not the caller had already given up, in which case
+    /// the request is labelled `timed_out` rather than refused).
+    pub deadline_dropped: u64,
     /// Rejections by reason (they add up to `rejected`).
     pub rejected_by: Rejections,
 }
@@ -173,11 +180,13 @@ impl std::ops::DerefMut for Counters {
 impl std::ops::AddAssign for Counters {
     /// Sums two sets of counters (a tenant's from its classes').
     fn add_assign(&mut self, o: Counters) {
-        let Counters { totals, abandoned, cancelled, degraded, rejected_by } = o;
+        let Counters { totals, abandoned, cancelled, degraded, late, deadline_dropped, rejected_by } = o;
         self.totals += totals;
         self.abandoned += abandoned;
         self.cancelled += cancelled;
         self.degraded += degraded;
+        self.late += late;
+        self.deadline_dropped += deadline_dropped;
         self.rejected_by += rejected_by;
     }
 }
@@ -197,6 +206,7 @@ pub struct Rejections {
     pub concurrency_limit: u64,
     pub bulkhead_full: u64,
     pub codel: u64,
+    pub deadline_expired: u64,
 }
 
 impl std::ops::AddAssign for Rejections {
@@ -227,6 +237,7 @@ impl Rejections {
             RejectReason::ConcurrencyLimit => &mut self.concurrency_limit,
             RejectReason::BulkheadFull => &mut self.bulkhead_full,
             RejectReason::Codel => &mut self.codel,
+            RejectReason::DeadlineExpired => &mut self.deadline_expired,
         }
     }
 }
@@ -282,11 +293,13 @@ pub enum RejectReason {
     BulkheadFull,
     /// Dropped at dequeue by CoDel.
     Codel,
+    /// Its propagated deadline had passed before work started (or before a downstream call).
+    DeadlineExpired,
 }
 
 impl RejectReason {
     /// Every reason, in the report's order.
-    pub const ALL: [RejectReason; 11] = [
+    pub const ALL: [RejectReason; 12] = [
         RejectReason::QueueFull,
         RejectReason::Down,
         RejectReason::BlockTimeout,
@@ -298,6 +311,7 @@ impl RejectReason {
         RejectReason::ConcurrencyLimit,
         RejectReason::BulkheadFull,
         RejectReason::Codel,
+        RejectReason::DeadlineExpired,
     ];
 }
 

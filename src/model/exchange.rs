@@ -9,7 +9,7 @@
 
 use crate::edge::rate_limit::RateLimitSpec;
 use crate::edge::retry::backoff;
-use crate::edge::{Admit, fallback, timeout};
+use crate::edge::{Admit, deadline, fallback, timeout};
 use crate::engine::calendar::{CallId, Event, ExchangeId, TimerOwner, TimerTag};
 use crate::engine::kernel::Net;
 use crate::engine::time::Nanos;
@@ -58,6 +58,15 @@ impl Net<'_, '_> {
     pub(crate) fn start_attempt(&mut self, ex: ExchangeId) {
         let now = self.k.now;
         let e = self.k.exchanges.get_mut(ex);
+        if deadline::expired(e.deadline, now) {
+            // Past the request's deadline nothing is sent, a retry after its backoff included.
+            let link_id = e.link;
+            if let Some(link) = self.link_mut(link_id) {
+                link.stats.deadline_exceeded += 1;
+            }
+            self.attempt_outcome(ex, Outcome::Timeout, None);
+            return;
+        }
         e.attempt += 1;
         let (link_id, attempt, class, origin, counted) = (e.link, e.attempt, e.class, e.origin, e.counted);
         let request = Request::of(class, &self.k.classes);
@@ -96,17 +105,30 @@ impl Net<'_, '_> {
         }
     }
 
-    /// Sends the admitted attempt of `ex` to the callee, arming its timeout.
+    /// Sends the admitted attempt of `ex` to the callee, arming its timeout (capped by the
+    /// request's deadline; past it, nothing is sent).
     fn send_attempt(&mut self, ex: ExchangeId) {
         let now = self.k.now;
         let e = self.k.exchanges.get_mut(ex);
+        if deadline::expired(e.deadline, now) {
+            // A shaper held it past the deadline: it is not sent after all.
+            let link_id = e.link;
+            if let Some(link) = self.link_mut(link_id) {
+                link.stats.deadline_exceeded += 1;
+            }
+            self.attempt_outcome(ex, Outcome::Timeout, None);
+            return;
+        }
         e.attempt_started = now;
         e.generation = e.generation.wrapping_add(1);
         e.call = NONE;
         e.live = true;
         let (link_id, attempt, class, generation) = (e.link, e.attempt, e.class, e.generation);
+        let (request_deadline, origin_deadline) = (e.deadline, e.origin_deadline);
         let Some(link) = self.link(link_id) else { return };
-        let (to, cut, deadline) = (link.to, link.cut, timeout::deadline(link.policy.timeout, now));
+        let own = timeout::deadline(link.policy.timeout, now);
+        let callee_deadline = deadline::callee_deadline(link.policy.propagate_deadline, request_deadline);
+        let (to, cut, deadline) = (link.to, link.cut, deadline::attempt_deadline(own, request_deadline));
         if let Some(at) = deadline {
             let (owner, tag) = (TimerOwner::exchange(ex), TimerTag::AttemptTimeout);
             self.k.calendar.schedule(at, Event::Timer { tag, owner, generation });
@@ -118,7 +140,8 @@ impl Net<'_, '_> {
             }
             return;
         }
-        let call = self.new_call(Call::attempt(to, ex, class, now, attempt > 1));
+        let attempt_call = Call::attempt(to, ex, class, now, attempt > 1);
+        let call = self.new_call(Call { deadline: callee_deadline, origin_deadline, ..attempt_call });
         self.k.exchanges.get_mut(ex).call = call;
         self.arrive(call);
     }
@@ -146,9 +169,11 @@ impl Net<'_, '_> {
             return;
         }
         let e = *self.k.exchanges.get(ex);
+        let now = self.k.now;
         let Some(link) = self.link_mut(e.link) else { return };
         let spec = &link.policy.retry;
-        if e.attempt < spec.max_attempts && spec.retry_on.contains(&outcome) {
+        // Retries share the request's deadline: none is tried once it has passed.
+        if e.attempt < spec.max_attempts && spec.retry_on.contains(&outcome) && !deadline::expired(e.deadline, now) {
             let delay = match hint {
                 Some(h) if spec.honour_retry_after => h,
                 _ => backoff(&link.policy.retry, e.attempt, e.prev_backoff, &mut link.rng),

@@ -13,6 +13,9 @@ use crate::engine::time::Nanos;
 /// Marker for "no call" / "no exchange".
 pub const NONE: u32 = u32::MAX;
 
+/// The deadline of a request that has none.
+pub const NO_DEADLINE: Nanos = Nanos::MAX;
+
 /// Where a call currently is inside its node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallState {
@@ -66,6 +69,12 @@ pub struct Call {
     /// Set for a source's request over an edge with no policy (no timeout, retry or breaker):
     /// the call answers the source directly, without an exchange record.
     pub direct: Option<Direct>,
+    /// The absolute deadline propagated with the request ([`NO_DEADLINE`] if none): what the
+    /// node knows and acts on.
+    pub deadline: Nanos,
+    /// The deadline its origin set, propagated or not: what goodput is measured against (the
+    /// simulator knows it even where the node does not).
+    pub origin_deadline: Nanos,
 }
 
 impl Call {
@@ -89,6 +98,8 @@ impl Call {
             downstream: NONE,
             held_worker_at: None,
             direct: None,
+            deadline: NO_DEADLINE,
+            origin_deadline: NO_DEADLINE,
         }
     }
 }
@@ -132,6 +143,12 @@ pub struct Exchange {
     pub counted: bool,
     /// An attempt is in flight (sent and not yet answered or timed out).
     pub live: bool,
+    /// The absolute deadline of the whole logical request as the caller knows it
+    /// ([`NO_DEADLINE`] if none): every attempt's timeout is capped by it, and no attempt is
+    /// sent after it.
+    pub deadline: Nanos,
+    /// The deadline its origin set, known to the caller or not (goodput is measured by it).
+    pub origin_deadline: Nanos,
 }
 
 /// A record whose generation counter must keep increasing across slot reuse, so that an event

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use bevy::ecs::component::Component;
 use bevy::ecs::entity::Entity;
 
+use crate::edge::deadline;
 use crate::engine::calendar::{Calendar, CallId, Event, TimerOwner, TimerTag};
 use crate::engine::kernel::{Kernel, LogEvent, Net};
 use crate::engine::rng::{SimRng, unit};
@@ -51,12 +52,19 @@ pub struct Service {
     pub rng_route: SimRng,
     /// The admission controllers' state (`crate::station`).
     pub station: Station,
-    /// Some controller is on or the discipline needs the general path: cached from the spec
-    /// (see [`Station::transparent`]) so the fast paths test one flag.
+    /// Some controller is on, the discipline needs the general path, or callers propagate
+    /// deadlines here: cached (see [`Service::refresh_gate`]) so the fast paths test one flag.
     pub gated: bool,
+    /// Some caller propagates its requests' deadlines here: work is checked against them.
+    pub deadline_aware: bool,
 }
 
 impl Service {
+    /// Decides again whether the node needs the general path (after a change).
+    pub fn refresh_gate(&mut self) {
+        self.gated = !Station::transparent(&self.spec) || self.deadline_aware;
+    }
+
     /// A request of `class` leaves the node (answered, forwarded, dropped, cancelled, lost).
     #[inline]
     fn exit(&mut self, class: u8) {
@@ -130,6 +138,9 @@ fn leave(svc: &mut Service, stats: &mut NodeStats, k: &mut Kernel, call: CallId,
     let c = k.calls.get_mut(call);
     if c.counted && !c.labeled {
         stats.label(c.class, label, now - c.arrived);
+        if label == Label::Completed && deadline::expired(c.origin_deadline, now) {
+            stats.counters.late += 1;
+        }
     }
     c.labeled |= c.counted;
     if !c.caller_waiting && c.counted {
@@ -187,9 +198,12 @@ impl Net<'_, '_> {
             return;
         }
         c.labeled = true;
-        let (node, class, latency) = (c.node, c.class, now - c.arrived);
+        let (node, class, latency, late) =
+            (c.node, c.class, now - c.arrived, label == Label::Completed && deadline::expired(c.origin_deadline, now));
         if let Ok((_, stats)) = self.services.get_mut(node) {
-            stats.into_inner().label(class, label, latency);
+            let stats = stats.into_inner();
+            stats.label(class, label, latency);
+            stats.counters.late += u64::from(late);
         }
     }
 
@@ -277,8 +291,7 @@ impl Net<'_, '_> {
         let svc = svc.into_inner();
         svc.inside += 1;
         if svc.alive && svc.busy < svc.spec.workers && svc.queue.is_empty() {
-            self.start_service(call);
-            return Admission::Started;
+            return if self.start_service(call) { Admission::Started } else { Admission::Refused };
         }
         if svc.alive && svc.has_room() {
             let was_empty = svc.queue.is_empty();
@@ -356,15 +369,23 @@ impl Net<'_, '_> {
     }
 
     /// A worker takes `call`.
-    fn start_service(&mut self, call: CallId) {
+    /// Returns false when the request's propagated deadline had already passed: it was refused
+    /// as `deadline_expired` instead, and the worker is still free.
+    fn start_service(&mut self, call: CallId) -> bool {
         let now = self.k.now;
+        if deadline::expired(self.k.calls.get(call).deadline, now) {
+            self.count_deadline_drop(call);
+            self.refuse(call, RejectReason::DeadlineExpired, None);
+            return false;
+        }
         let k = &mut *self.k;
         let c = k.calls.get_mut(call);
-        let Ok((svc, stats)) = self.services.get_mut(c.node) else { return };
+        let Ok((svc, stats)) = self.services.get_mut(c.node) else { return false };
         let (svc, stats) = (svc.into_inner(), stats.into_inner());
         let degraded = svc.gated && svc.station.degraded(&svc.spec, now);
         start_on(svc, stats, c, call, now, &mut k.calendar, degraded);
         gauges_and_load(svc, stats, k);
+        true
     }
 
     pub(crate) fn on_service_done(&mut self, call: CallId, generation: u32) {
@@ -400,6 +421,12 @@ impl Net<'_, '_> {
         if let Some(&link) = svc.links.get(c.next_call as usize) {
             drop(svc);
             let now = self.k.now;
+            if deadline::expired(c.deadline, now) {
+                // Its caller's deadline has passed: no point asking anyone else.
+                self.count_deadline_drop(call);
+                self.finish_job(call, Label::Rejected(RejectReason::DeadlineExpired), Outcome::Rejected);
+                return;
+            }
             let ex = self.k.exchanges.insert(Exchange {
                 link,
                 origin: Origin::Worker(call),
@@ -412,6 +439,8 @@ impl Net<'_, '_> {
                 generation: 0,
                 counted: false,
                 live: false,
+                deadline: c.deadline,
+                origin_deadline: c.origin_deadline,
             });
             let c = self.k.calls.get_mut(call);
             c.state = CallState::Downstream;
@@ -546,6 +575,16 @@ impl Net<'_, '_> {
                 self.admit_waiters(node);
             }
             return;
+        }
+    }
+
+    /// Counts `call` as dropped for its passed deadline at its node.
+    fn count_deadline_drop(&mut self, call: CallId) {
+        let c = self.k.calls.get(call);
+        if c.counted
+            && let Ok((_, mut stats)) = self.services.get_mut(c.node)
+        {
+            stats.counters.deadline_dropped += 1;
         }
     }
 
@@ -725,7 +764,7 @@ impl Net<'_, '_> {
         let (now, warmup) = (self.k.now, self.k.warmup);
         let Ok((mut svc, mut stats)) = self.services.get_mut(node) else { return };
         stats.workers.set(now, warmup, u64::from(svc.spec.workers));
-        svc.gated = !Station::transparent(&svc.spec);
+        svc.refresh_gate();
         let (up, alive) = (svc.spec.up, svc.alive);
         svc.alive = up;
         let name = svc.name.clone();

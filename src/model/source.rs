@@ -16,7 +16,7 @@ use crate::engine::kernel::Net;
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, nanos_to_secs, secs_to_nanos};
 use crate::metrics::stats::{Label, RejectReason};
-use crate::model::request::{Call, Direct, Exchange, NONE, Origin};
+use crate::model::request::{Call, Direct, Exchange, NO_DEADLINE, NONE, Origin};
 use crate::scenario::schema::{Arrivals, Outcome, Shape, SourceSpec};
 
 /// A source of requests (component of a node entity). Its one outgoing edge is the [`Link`]
@@ -221,8 +221,9 @@ impl Net<'_, '_> {
         if let Some(at) = next {
             self.k.calendar.schedule(at, Event::Arrival { source: source.into(), generation });
         }
-        let direct = direct_target(link);
-        self.send_new(source, class, counted, direct);
+        let direct = if src.spec.deadline.is_none() { direct_target(link) } else { None };
+        let deadline = src.spec.deadline.map_or(NO_DEADLINE, |d| now.saturating_add(secs_to_nanos(d)));
+        self.send_new(source, class, counted, direct, deadline);
     }
 
     pub(crate) fn on_think_done(&mut self, source: Entity) {
@@ -263,13 +264,15 @@ impl Net<'_, '_> {
         if counted {
             stats.arrive(class, false);
         }
-        let direct = direct_target(&mut link);
-        self.send_new(source, class, counted, direct);
+        let now = self.k.now;
+        let direct = if src.spec.deadline.is_none() { direct_target(&mut link) } else { None };
+        let deadline = src.spec.deadline.map_or(NO_DEADLINE, |d| now.saturating_add(secs_to_nanos(d)));
+        self.send_new(source, class, counted, direct, deadline);
     }
 
     /// Sends a new logical request: straight to the callee `direct` (see [`direct_target`]),
     /// else through an exchange and its first attempt.
-    fn send_new(&mut self, source: Entity, class: u8, counted: bool, direct: Option<Entity>) {
+    fn send_new(&mut self, source: Entity, class: u8, counted: bool, direct: Option<Entity>, deadline: Nanos) {
         let now = self.k.now;
         if let Some(to) = direct {
             let direct = Direct { source, created: now, counted };
@@ -289,6 +292,8 @@ impl Net<'_, '_> {
             generation: 0,
             counted,
             live: false,
+            deadline,
+            origin_deadline: deadline,
         });
         self.start_attempt(ex);
     }

@@ -84,6 +84,12 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
         let rng = stream(seed, &name, "jitter");
         Link::new(name, nodes[from], nodes[to], policy, rng)
     };
+    // Where any edge propagates deadlines, every service checks them (a routed request carries
+    // its deadline on to the next node).
+    let deadlines = scn.nodes.values().any(|n| match n {
+        NodeSpec::Source(s) => s.propagate_deadline,
+        NodeSpec::Service(s) => s.calls.iter().any(|c| c.propagate_deadline),
+    });
     let total_weight: f64 = classes.iter().map(|c| c.weight).sum();
     let mut acc = 0.0;
     let class_cumulative: Vec<f64> = classes
@@ -162,7 +168,8 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
                         rng_error: stream(seed, name, "error"),
                         rng_route: stream(seed, name, "route"),
                         station: Station::new(s, &classes),
-                        gated: !Station::transparent(s),
+                        gated: !Station::transparent(s) || deadlines,
+                        deadline_aware: deadlines,
                     },
                     stats,
                 ));

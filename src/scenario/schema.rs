@@ -124,6 +124,10 @@ pub struct SourceSpec {
     /// Pin every request to this class (default: draw by class weight).
     #[serde(default)]
     pub class: Option<String>,
+    /// Each request's deadline, seconds after it is created (gRPC: none by default): no attempt
+    /// outlives it, and edges that propagate it tell the callee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<f64>,
 }
 }
 
@@ -255,6 +259,7 @@ impl Params for SourceSpec {
             "requests per second (open loop; at most one per nanosecond)",
         );
         v.group("arrivals", &mut self.arrivals);
+        v.field("deadline", Field::OptionalSeconds(&mut self.deadline), "each request's deadline after its creation");
     }
 }
 

@@ -328,3 +328,40 @@ fn waiting_for_a_permit_ends_in_a_permit_or_a_refusal() {
     assert!(held.count > 100 && held.p99_s > 0.25, "{held:?}");
     assert!(held.p99_s < 2.05, "no one waits past the longest max_wait: {held:?}");
 }
+
+/// A deadline caps every attempt and, propagated, lets servers drop expired work before they
+/// start it or call on: counted as `deadline_expired`, and abandoned work at the bottom falls.
+#[test]
+fn propagated_deadlines_drop_expired_work_early() {
+    let text = |propagate: bool| {
+        format!(
+            r#"Scenario(title: "deadlines", duration: 200.0, nodes: {{
+                "clients": Source(rate: 30.0, to: "api", deadline: Some(0.5), propagate_deadline: {propagate},
+                    retry: Retry(max_attempts: 3, backoff: 0.05, retry_on: [Timeout, Rejected])),
+                "api": Service(workers: 8, queue: Queue(capacity: Some(200)), service: Exponential(mean: 0.01),
+                    calls: [Call(to: "db", propagate_deadline: {propagate})]),
+                "db": Service(workers: 4, queue: Queue(capacity: Some(200)), service: Exponential(mean: 0.15)),
+            }})"#
+        )
+    };
+    let run = |propagate| {
+        let mut s = sim(&text(propagate), 4);
+        s.run_to_end();
+        s.report()
+    };
+    let (off, on) = (run(false), run(true));
+    // db can serve ~27/s of the 30/s offered: a standing overload.
+    let dropped = |r: &sluice::Report, n: &str| r.nodes[n].deadline_dropped;
+    assert_eq!(dropped(&off, "api") + dropped(&off, "db"), 0, "nobody knows the deadline without propagation");
+    assert!(dropped(&on, "db") > 100, "db drops work whose deadline passed in its queue: {}", dropped(&on, "db"));
+    // Without propagation db's throughput looks fine, but much of it is past the clients'
+    // deadline (goodput below throughput); with it, db's work is in time.
+    let (db_off, db_on) = (&off.nodes["db"], &on.nodes["db"]);
+    assert!(db_off.late > 1000 && db_off.goodput_per_s < 0.8 * db_off.throughput_per_s, "{db_off:?}");
+    assert!(db_on.late * 10 < db_off.late, "late work at db: {} with propagation, {} without", db_on.late, db_off.late);
+    assert!(on.nodes["clients"].goodput_per_s > off.nodes["clients"].goodput_per_s, "and more answers in time");
+    // The deadline caps the client's attempts: none outlives it, with or without propagation.
+    for r in [&off, &on] {
+        assert!(r.nodes["clients"].latency_s.p999 <= 0.51, "{:?}", r.nodes["clients"].latency_s);
+    }
+}
