@@ -1,8 +1,8 @@
 //! The caller's side of an edge: its policy layers, composed as tower composes layers.
 //!
 //! ```text
-//!   request ──▶ Fallback ──▶ Retry ──▶ Breaker ──▶ RateLimit ──▶ Timeout ──▶ call at the callee
-//!   answer  ◀── Fallback ◀── Retry ◀── Breaker ◀──────────────── Timeout ◀──
+//!   request ──▶ Fallback ──▶ Retry (+ budget) ──▶ Throttle ──▶ Breaker ──▶ RateLimit ──▶ Timeout ──▶ callee
+//!   answer  ◀── Fallback ◀── Retry (+ budget) ◀── Throttle ◀── Breaker ◀─────────────── Timeout ◀──
 //! ```
 //!
 //! Each layer is one file: its spec (as written in the scenario, with defaults and docs), its
@@ -20,17 +20,21 @@ pub mod deadline;
 pub mod fallback;
 pub mod rate_limit;
 pub mod retry;
+pub mod retry_budget;
+pub mod throttle;
 pub mod timeout;
 
 use bevy::ecs::component::Component;
 use bevy::ecs::entity::Entity;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::rng::SimRng;
+use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::Nanos;
 use crate::params::{Field, Params, Visitor};
 use breaker::{Breaker, Transition};
 use rate_limit::{RateLimitSpec, RateLimiter, Verdict};
+use retry_budget::{AttemptKind, RetryBudget};
+use throttle::Throttle;
 
 /// An attempt's outcome class, as named in `retry_on`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -43,6 +47,8 @@ pub enum Outcome {
     BreakerOpen,
     /// Refused by the edge's own rate limit: never sent.
     RateLimited,
+    /// Rejected locally by client-side adaptive throttling: never sent.
+    Throttled,
 }
 
 /// Declares a struct that carries an edge's policy: the struct's own fields, then one field per
@@ -66,6 +72,12 @@ macro_rules! edge_policy {
             /// Tell the callee the request's deadline, as gRPC does (default: it never learns it).
             #[serde(skip_serializing_if = "std::ops::Not::not")]
             propagate_deadline: bool,
+            /// A retry budget shared by the edge's requests (gRPC, Finagle, Envoy, AWS; default: none).
+            #[serde(skip_serializing_if = "crate::edge::retry_budget::RetryBudgetSpec::is_off")]
+            retry_budget: $crate::edge::retry_budget::RetryBudgetSpec,
+            /// Client-side adaptive throttling, the SRE book's formula (default: none).
+            #[serde(skip_serializing_if = "crate::edge::throttle::ThrottleSpec::is_off")]
+            throttle: $crate::edge::throttle::ThrottleSpec,
             /// Answer a call that failed for good from a default or cache (default: none).
             #[serde(skip_serializing_if = "crate::edge::fallback::FallbackSpec::is_off")]
             fallback: $crate::edge::fallback::FallbackSpec,
@@ -115,6 +127,8 @@ impl Params for EdgePolicy {
             "tell the callee the request's deadline (it drops expired work)",
         );
         v.group("retry", &mut self.retry);
+        v.group("retry_budget", &mut self.retry_budget);
+        v.group("throttle", &mut self.throttle);
         v.group("breaker", &mut self.breaker);
         v.group("rate_limit", &mut self.rate_limit);
         v.group("fallback", &mut self.fallback);
@@ -159,6 +173,10 @@ pub struct LinkStats {
     pub fallbacks: u64,
     /// Attempts not sent because the request's deadline had passed (a retry after its backoff).
     pub deadline_exceeded: u64,
+    /// Retries the retry budget refused (the request failed with its last outcome).
+    pub retry_budget_exhausted: u64,
+    /// Attempts rejected locally by client-side adaptive throttling.
+    pub throttled: u64,
     /// Attempts currently in flight.
     pub in_flight: u64,
     /// Attempts sent, by attempt number (index 0 = first attempts; the last slot collects
@@ -184,7 +202,7 @@ impl LinkStats {
             Outcome::Rejected => self.rejected += 1,
             Outcome::Dropped => self.dropped += 1,
             Outcome::Timeout => self.timeouts += 1,
-            Outcome::BreakerOpen | Outcome::RateLimited => {}
+            Outcome::BreakerOpen | Outcome::RateLimited | Outcome::Throttled => {}
         }
     }
 }
@@ -215,6 +233,11 @@ pub struct Link {
     pub stats: LinkStats,
     /// The client-side rate limit's buckets.
     pub limiter: RateLimiter,
+    /// The retry budget's state and the adaptive throttle's window, with the throttle's own
+    /// random stream (drawn only while throttling is on).
+    pub budget: RetryBudget,
+    pub throttle: Throttle,
+    pub rng_throttle: SimRng,
     /// Cut by a fault: attempts are lost on the wire (the caller sees them as dropped).
     pub cut: bool,
     /// Every layer is transparent and the edge whole, as [`Link::refresh`] last found.
@@ -222,9 +245,25 @@ pub struct Link {
 }
 
 impl Link {
-    pub fn new(name: String, from: Entity, to: Entity, policy: EdgePolicy, rng: SimRng) -> Self {
+    /// `rng` draws the backoff jitter, `rng_throttle` the adaptive throttle's coin.
+    pub fn new(name: String, from: Entity, to: Entity, policy: EdgePolicy, rng: SimRng, rng_throttle: SimRng) -> Self {
         let (breaker, stats, limiter) = (Breaker::default(), LinkStats::default(), RateLimiter::new());
-        let mut link = Self { name, from, to, policy, breaker, rng, stats, limiter, cut: false, transparent: false };
+        let (budget, throttle) = (RetryBudget::new(), Throttle::new());
+        let mut link = Self {
+            name,
+            from,
+            to,
+            policy,
+            breaker,
+            rng,
+            stats,
+            limiter,
+            budget,
+            throttle,
+            rng_throttle,
+            cut: false,
+            transparent: false,
+        };
         link.refresh();
         link
     }
@@ -242,6 +281,8 @@ impl Link {
         let p = &self.policy;
         self.transparent = fallback::transparent(&p.fallback)
             && retry::transparent(&p.retry)
+            && retry_budget::transparent(&p.retry_budget)
+            && throttle::transparent(&p.throttle)
             && breaker::transparent(&p.breaker)
             && rate_limit::transparent(&p.rate_limit)
             && timeout::transparent(p.timeout)
@@ -262,6 +303,17 @@ impl Link {
     ) -> (Admit, Option<Transition>) {
         if attempt > 1 {
             self.stats.retries += 1;
+        }
+        let budget = !self.policy.retry_budget.is_off();
+        if budget && attempt == 1 {
+            self.budget.on_request(&self.policy.retry_budget, now);
+        }
+        if self.policy.throttle.enabled {
+            let u = unit(&mut self.rng_throttle);
+            if self.throttle.decide(&self.policy.throttle, now, u) {
+                self.stats.throttled += 1;
+                return (Admit::Refuse(Outcome::Throttled), None);
+            }
         }
         let (permitted, transition) = self.breaker.try_acquire(&self.policy.breaker, now);
         if !permitted {
@@ -286,14 +338,48 @@ impl Link {
             Admit::Send
         };
         self.stats.record_sent(attempt);
+        if budget {
+            self.budget.on_attempt_sent(&self.policy.retry_budget, now);
+        }
         (admit, transition)
     }
 
-    /// Records the outcome of an attempt that was sent and took `duration`, innermost layer
-    /// first. Returns any breaker transition.
+    /// Records the outcome of an attempt (of `kind`) that was sent and took `duration`,
+    /// innermost layer first. Returns any breaker transition.
     #[inline]
-    pub fn record(&mut self, outcome: Outcome, duration: Nanos, now: Nanos) -> Option<Transition> {
+    pub fn record(&mut self, outcome: Outcome, duration: Nanos, now: Nanos, kind: AttemptKind) -> Option<Transition> {
         self.stats.record_outcome(outcome);
-        self.breaker.record(&self.policy.breaker, now, outcome != Outcome::Ok, duration)
+        let transition = self.breaker.record(&self.policy.breaker, now, outcome != Outcome::Ok, duration);
+        if self.policy.throttle.enabled && matches!(outcome, Outcome::Ok | Outcome::Error) {
+            // The backend accepted it (an error is an answer; a refusal or silence is not).
+            self.throttle.record_accept(&self.policy.throttle, now);
+        }
+        let spec = &self.policy.retry_budget;
+        if !spec.is_off() {
+            self.budget.on_attempt_end(spec, now);
+            if outcome == Outcome::Ok {
+                self.budget.on_outcome(spec, now, true, kind);
+            } else if self.policy.retry.retry_on.contains(&outcome) {
+                self.budget.on_outcome(spec, now, false, kind);
+            }
+        }
+        transition
+    }
+
+    /// A granted retry is over (it was sent and answered, or refused, or cancelled).
+    #[inline]
+    pub fn retry_ended(&mut self, now: Nanos) {
+        self.budget.on_retry_end(&self.policy.retry_budget, now);
+    }
+
+    /// Whether the budget lets the request retry after `outcome` (always, with no budget);
+    /// a refusal is counted.
+    pub fn budget_allows_retry(&mut self, outcome: Outcome, now: Nanos) -> bool {
+        let spec = &self.policy.retry_budget;
+        if spec.is_off() || self.budget.try_retry(spec, now, outcome == Outcome::Timeout) {
+            return true;
+        }
+        self.stats.retry_budget_exhausted += 1;
+        false
     }
 }

@@ -122,6 +122,7 @@ impl Params for RetryOn<'_> {
             ("timeout", Outcome::Timeout),
             ("breaker_open", Outcome::BreakerOpen),
             ("rate_limited", Outcome::RateLimited),
+            ("throttled", Outcome::Throttled),
         ] {
             let mut on = self.0.contains(&outcome);
             v.field(name, Field::Flag(&mut on), "retry this outcome");

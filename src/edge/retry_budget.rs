@@ -521,8 +521,7 @@ impl RetryBudget {
 
 /// `x` tokens in thousandths, rounded: A6's values have at most three decimals, and rounding
 /// (where grpc-java truncates) keeps 1.001 (1000.999… after the product) from becoming 1000
-/// thousandths. Saturates; a
-/// NaN is 0 (neither passes the registry).
+/// thousandths. Saturates; a NaN is 0 (neither passes the registry).
 fn milli(x: f64) -> i64 {
     (x * MILLI).round() as i64
 }
@@ -603,6 +602,8 @@ mod tests {
         }
         b.on_outcome(&s, 0, true, AttemptKind::First);
         assert_eq!(b.level(&s, 0), Some((1.6, 4.0)));
+        // Thousandths are rounded, not truncated: 1.001 · 1000 is 1000.999… in binary.
+        assert_eq!((milli(1.001), milli(0.1), milli(f64::NAN)), (1001, 100, 0));
     }
 
     #[test]
@@ -653,6 +654,9 @@ mod tests {
         }
         assert_eq!(b.level(&s, 0), Some((3.0, 3.0)));
         assert_eq!(b.stats, RetryBudgetStats { allowed: 9, refused: 3 });
+        // The share is exact where Envoy's `0.29 · 100` would truncate 28.999… to 28.
+        assert_eq!(envoy_max_retries(29.0, 3, 100), 29);
+        assert_eq!(envoy_max_retries(20.0, 3, 24), 4);
     }
 
     #[test]

@@ -143,6 +143,26 @@ impl Sim {
                     value: LiveValue::State { name, level },
                 });
             }
+            let now = world.resource::<Kernel>().now;
+            if let Some((value, max)) = link.budget.level(&link.policy.retry_budget, now) {
+                let to = index.name_of(link.to).to_string();
+                out.push(LiveField {
+                    key: "retry_budget",
+                    label: format!("->{to} budget"),
+                    edge: Some(to),
+                    value: LiveValue::Gauge { value, max: Some(max) },
+                });
+            }
+            if link.policy.throttle.enabled {
+                let to = index.name_of(link.to).to_string();
+                let p = link.throttle.reject_probability(&link.policy.throttle, now);
+                out.push(LiveField {
+                    key: "throttle",
+                    label: format!("->{to} throttle"),
+                    edge: Some(to),
+                    value: LiveValue::Gauge { value: p, max: Some(1.0) },
+                });
+            }
             let limit = &link.policy.rate_limit;
             if limit.enabled {
                 let now = world.resource::<Kernel>().now;

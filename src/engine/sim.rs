@@ -414,6 +414,23 @@ impl Sim {
             .iter()
             .filter_map(|(name, &e)| world.get::<Link>(e).map(|l| (name.clone(), LinkReport::new(l))))
             .collect();
+        // Sources in name order are the indices of `by_origin`.
+        let sources: Vec<&String> =
+            index.nodes.iter().filter(|(_, e)| world.get::<Source>(**e).is_some()).map(|(n, _)| n).collect();
+        let mut amplification = std::collections::BTreeMap::new();
+        for (i, source) in sources.iter().enumerate() {
+            let requests = nodes.get(*source).map_or(0, |n: &NodeReport| n.arrivals);
+            let mut per_node = std::collections::BTreeMap::new();
+            for (name, &e) in &index.nodes {
+                let attempts = world.get::<NodeStats>(e).and_then(|s| s.by_origin.get(i).copied()).unwrap_or(0);
+                if attempts > 0 && requests > 0 {
+                    per_node.insert(name.clone(), attempts as f64 / requests as f64);
+                }
+            }
+            if !per_node.is_empty() {
+                amplification.insert((*source).clone(), per_node);
+            }
+        }
         Report {
             scenario: self.scenario.title.clone(),
             seed: self.seed,
@@ -423,6 +440,7 @@ impl Sim {
             wall_s: self.wall.as_secs_f64(),
             nodes,
             links,
+            amplification,
             timeline: k
                 .timeline
                 .applied_entries()

@@ -107,6 +107,8 @@ pub struct NodeReport {
 pub struct LinkReport {
     #[serde(flatten)]
     pub stats: LinkStats,
+    /// Attempts per logical request on this edge (1 without retries).
+    pub attempts_per_request: f64,
     pub breaker_state: &'static str,
     pub breaker_opened: u32,
 }
@@ -130,6 +132,12 @@ pub struct Report {
     pub wall_s: f64,
     pub nodes: BTreeMap<String, NodeReport>,
     pub links: BTreeMap<String, LinkReport>,
+    /// Retry amplification along the whole call chain: for each source, the attempts that
+    /// arrived at each service on behalf of its logical requests, per logical request ("3 layers
+    /// × 3 attempts = 27× at the database" in one number). Services its requests never reached
+    /// are left out.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub amplification: BTreeMap<String, BTreeMap<String, f64>>,
     pub timeline: Vec<AppliedChange>,
     /// Timeline entries that could not be applied.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -254,7 +262,9 @@ impl NodeReport {
 
 impl LinkReport {
     pub fn new(link: &Link) -> Self {
+        let requests = link.stats.attempts.saturating_sub(link.stats.retries);
         Self {
+            attempts_per_request: if requests > 0 { link.stats.attempts as f64 / requests as f64 } else { 0.0 },
             stats: link.stats.clone(),
             breaker_state: if link.policy.breaker.enabled { link.breaker.state.name() } else { "disabled" },
             breaker_opened: link.breaker.times_opened,

@@ -207,6 +207,7 @@ pub struct Rejections {
     pub bulkhead_full: u64,
     pub codel: u64,
     pub deadline_expired: u64,
+    pub throttled: u64,
 }
 
 impl std::ops::AddAssign for Rejections {
@@ -218,6 +219,16 @@ impl std::ops::AddAssign for Rejections {
 }
 
 impl Rejections {
+    /// Refusals for `reason`.
+    pub fn of(&self, reason: RejectReason) -> u64 {
+        *self.clone().counter(reason)
+    }
+
+    /// Refusals for every reason together (equal to the `rejected` they break down).
+    pub fn total(&self) -> u64 {
+        RejectReason::ALL.iter().map(|r| self.of(*r)).sum()
+    }
+
     /// Counts one refusal for `reason`.
     pub fn count(&mut self, reason: RejectReason) {
         *self.counter(reason) += 1;
@@ -238,6 +249,7 @@ impl Rejections {
             RejectReason::BulkheadFull => &mut self.bulkhead_full,
             RejectReason::Codel => &mut self.codel,
             RejectReason::DeadlineExpired => &mut self.deadline_expired,
+            RejectReason::Throttled => &mut self.throttled,
         }
     }
 }
@@ -295,11 +307,13 @@ pub enum RejectReason {
     Codel,
     /// Its propagated deadline had passed before work started (or before a downstream call).
     DeadlineExpired,
+    /// Rejected locally by the caller's adaptive throttling (at a source: never sent).
+    Throttled,
 }
 
 impl RejectReason {
     /// Every reason, in the report's order.
-    pub const ALL: [RejectReason; 12] = [
+    pub const ALL: [RejectReason; 13] = [
         RejectReason::QueueFull,
         RejectReason::Down,
         RejectReason::BlockTimeout,
@@ -312,6 +326,7 @@ impl RejectReason {
         RejectReason::BulkheadFull,
         RejectReason::Codel,
         RejectReason::DeadlineExpired,
+        RejectReason::Throttled,
     ];
 }
 
@@ -335,6 +350,8 @@ pub struct NodeStats {
     pub blocked: LatencyHistogram,
     pub blocked_sum: u128,
     pub classes: Vec<ClassStats>,
+    /// Counted arrivals by origin source (index in name order); empty at a source.
+    pub by_origin: Vec<u64>,
     window_counters: Counters,
     window_latency: WindowHistogram,
     /// Worst breaker state (0 closed, 1 half-open, 2 open) entered since the last sample, so a
@@ -370,6 +387,7 @@ impl NodeStats {
                     wait_sum: 0,
                 })
                 .collect(),
+            by_origin: Vec::new(),
             window_counters: Counters::default(),
             window_latency: WindowHistogram::default(),
             window_breaker: 0.0,
@@ -391,6 +409,15 @@ impl NodeStats {
         if let Some(c) = self.classes.get_mut(class as usize) {
             c.counters.arrivals += 1;
             c.counters.retries += u64::from(is_retry);
+        }
+    }
+
+    /// A counted request serving source number `origin`'s logical request arrived (attempts
+    /// per source along the call chain: the report's amplification).
+    #[inline]
+    pub fn arrived_from(&mut self, origin: u8) {
+        if let Some(n) = self.by_origin.get_mut(origin as usize) {
+            *n += 1;
         }
     }
 

@@ -9,6 +9,7 @@
 
 use crate::edge::rate_limit::RateLimitSpec;
 use crate::edge::retry::backoff;
+use crate::edge::retry_budget::AttemptKind;
 use crate::edge::{Admit, deadline, fallback, timeout};
 use crate::engine::calendar::{CallId, Event, ExchangeId, TimerOwner, TimerTag};
 use crate::engine::kernel::Net;
@@ -124,7 +125,7 @@ impl Net<'_, '_> {
         e.call = NONE;
         e.live = true;
         let (link_id, attempt, class, generation) = (e.link, e.attempt, e.class, e.generation);
-        let (request_deadline, origin_deadline) = (e.deadline, e.origin_deadline);
+        let (request_deadline, origin_deadline, origin_source) = (e.deadline, e.origin_deadline, e.origin_source);
         let Some(link) = self.link(link_id) else { return };
         let own = timeout::deadline(link.policy.timeout, now);
         let callee_deadline = deadline::callee_deadline(link.policy.propagate_deadline, request_deadline);
@@ -141,7 +142,7 @@ impl Net<'_, '_> {
             return;
         }
         let attempt_call = Call::attempt(to, ex, class, now, attempt > 1);
-        let call = self.new_call(Call { deadline: callee_deadline, origin_deadline, ..attempt_call });
+        let call = self.new_call(Call { deadline: callee_deadline, origin_deadline, origin_source, ..attempt_call });
         self.k.exchanges.get_mut(ex).call = call;
         self.arrive(call);
     }
@@ -154,8 +155,13 @@ impl Net<'_, '_> {
         e.call = NONE;
         e.live = false;
         let (link_id, started) = (e.link, e.attempt_started);
+        let kind = if e.attempt > 1 {
+            AttemptKind::Retry { after_timeout: e.retry_after_timeout }
+        } else {
+            AttemptKind::First
+        };
         if let Some(link) = self.link_mut(link_id)
-            && let Some(t) = link.record(outcome, now - started, now)
+            && let Some(t) = link.record(outcome, now - started, now, kind)
         {
             self.breaker_moved(link_id, t);
         }
@@ -171,15 +177,25 @@ impl Net<'_, '_> {
         let e = *self.k.exchanges.get(ex);
         let now = self.k.now;
         let Some(link) = self.link_mut(e.link) else { return };
+        if e.holds_retry {
+            link.retry_ended(now);
+        }
         let spec = &link.policy.retry;
-        // Retries share the request's deadline: none is tried once it has passed.
-        if e.attempt < spec.max_attempts && spec.retry_on.contains(&outcome) && !deadline::expired(e.deadline, now) {
+        // Retries share the request's deadline: none is tried once it has passed; and the
+        // edge's retry budget has the last word.
+        let wants =
+            e.attempt < spec.max_attempts && spec.retry_on.contains(&outcome) && !deadline::expired(e.deadline, now);
+        let honour = spec.honour_retry_after;
+        if wants && link.budget_allows_retry(outcome, now) {
+            let holds = !link.policy.retry_budget.is_off();
             let delay = match hint {
-                Some(h) if spec.honour_retry_after => h,
+                Some(h) if honour => h,
                 _ => backoff(&link.policy.retry, e.attempt, e.prev_backoff, &mut link.rng),
             };
             let at = self.k.now.saturating_add(delay);
             let em = self.k.exchanges.get_mut(ex);
+            em.holds_retry = holds;
+            em.retry_after_timeout = outcome == Outcome::Timeout;
             em.prev_backoff = delay;
             em.generation = em.generation.wrapping_add(1);
             let generation = em.generation;
@@ -187,6 +203,7 @@ impl Net<'_, '_> {
             self.k.calendar.schedule(at, Event::Timer { owner, tag, generation });
         } else {
             link.stats.gave_up += 1;
+            self.k.exchanges.get_mut(ex).holds_retry = false;
             self.finish_exchange(ex, outcome);
         }
     }
@@ -222,10 +239,17 @@ impl Net<'_, '_> {
     /// Cancels an exchange and its attempt in flight (the worker that made it is going away).
     pub(crate) fn cancel_exchange(&mut self, ex: ExchangeId) {
         let e = *self.k.exchanges.get(ex);
-        if e.live
-            && let Some(link) = self.link_mut(e.link)
-        {
-            link.stats.in_flight = link.stats.in_flight.saturating_sub(1);
+        let now = self.k.now;
+        if let Some(link) = self.link_mut(e.link) {
+            if e.live {
+                link.stats.in_flight = link.stats.in_flight.saturating_sub(1);
+                if !link.policy.retry_budget.is_off() {
+                    link.budget.on_attempt_end(&link.policy.retry_budget, now);
+                }
+            }
+            if e.holds_retry {
+                link.retry_ended(now);
+            }
         }
         if e.call != NONE {
             self.abandon(e.call, true);

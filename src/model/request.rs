@@ -75,6 +75,9 @@ pub struct Call {
     /// The deadline its origin set, propagated or not: what goodput is measured against (the
     /// simulator knows it even where the node does not).
     pub origin_deadline: Nanos,
+    /// The index (in name order) of the source whose logical request this call serves, however
+    /// deep in the call chain: the report's amplification per source.
+    pub origin_source: u8,
 }
 
 impl Call {
@@ -100,6 +103,7 @@ impl Call {
             direct: None,
             deadline: NO_DEADLINE,
             origin_deadline: NO_DEADLINE,
+            origin_source: 0,
         }
     }
 }
@@ -149,6 +153,12 @@ pub struct Exchange {
     pub deadline: Nanos,
     /// The deadline its origin set, known to the caller or not (goodput is measured by it).
     pub origin_deadline: Nanos,
+    /// The source whose logical request this is (see [`Call::origin_source`]).
+    pub origin_source: u8,
+    /// A retry the edge's budget granted is pending or in flight (the budget counts it until
+    /// it ends), and whether that retry followed a timeout (the AWS quota charges more).
+    pub holds_retry: bool,
+    pub retry_after_timeout: bool,
 }
 
 /// A record whose generation counter must keep increasing across slot reuse, so that an event

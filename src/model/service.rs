@@ -216,7 +216,7 @@ impl Net<'_, '_> {
         c.arrived = now;
         c.counted = counted;
         c.labeled = false;
-        let (node, class, priority, is_retry) = (c.node, c.class, c.priority, c.is_retry);
+        let (node, class, priority, is_retry, origin) = (c.node, c.class, c.priority, c.is_retry, c.origin_source);
         let Ok((svc, stats)) = self.services.get_mut(node) else {
             return Admission::Refused;
         };
@@ -225,6 +225,7 @@ impl Net<'_, '_> {
         let (svc, stats) = (svc.into_inner(), stats.into_inner());
         if counted {
             stats.arrive(class, is_retry);
+            stats.arrived_from(origin);
         }
         if svc.gated {
             return self.arrive_gated(call);
@@ -441,6 +442,9 @@ impl Net<'_, '_> {
                 live: false,
                 deadline: c.deadline,
                 origin_deadline: c.origin_deadline,
+                origin_source: c.origin_source,
+                holds_retry: false,
+                retry_after_timeout: false,
             });
             let c = self.k.calls.get_mut(call);
             c.state = CallState::Downstream;

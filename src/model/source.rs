@@ -25,6 +25,8 @@ use crate::scenario::schema::{Arrivals, Outcome, Shape, SourceSpec};
 pub struct Source {
     pub name: String,
     pub spec: SourceSpec,
+    /// This source's index among the sources, in name order (a call's `origin_source`).
+    pub index: u8,
     /// Bumped to void a pending arrival (rate change, OFF phase).
     pub generation: u32,
     /// On/off sources: currently ON.
@@ -136,6 +138,13 @@ impl Source {
     }
 }
 
+/// Where a new logical request comes from: its source, the source's index, and its deadline.
+struct NewRequest {
+    source: Entity,
+    index: u8,
+    deadline: Nanos,
+}
+
 /// The callee of a new request when every layer of the source's edge is transparent (and the
 /// edge is not cut), counting the attempt as sent: such a request goes straight to the callee,
 /// the same history as an exchange with one attempt, without the exchange record.
@@ -223,7 +232,8 @@ impl Net<'_, '_> {
         }
         let direct = if src.spec.deadline.is_none() { direct_target(link) } else { None };
         let deadline = src.spec.deadline.map_or(NO_DEADLINE, |d| now.saturating_add(secs_to_nanos(d)));
-        self.send_new(source, class, counted, direct, deadline);
+        let origin = NewRequest { source, index: src.index, deadline };
+        self.send_new(origin, class, counted, direct);
     }
 
     pub(crate) fn on_think_done(&mut self, source: Entity) {
@@ -267,16 +277,19 @@ impl Net<'_, '_> {
         let now = self.k.now;
         let direct = if src.spec.deadline.is_none() { direct_target(&mut link) } else { None };
         let deadline = src.spec.deadline.map_or(NO_DEADLINE, |d| now.saturating_add(secs_to_nanos(d)));
-        self.send_new(source, class, counted, direct, deadline);
+        let origin = NewRequest { source, index: src.index, deadline };
+        self.send_new(origin, class, counted, direct);
     }
 
     /// Sends a new logical request: straight to the callee `direct` (see [`direct_target`]),
     /// else through an exchange and its first attempt.
-    fn send_new(&mut self, source: Entity, class: u8, counted: bool, direct: Option<Entity>, deadline: Nanos) {
+    fn send_new(&mut self, origin: NewRequest, class: u8, counted: bool, direct: Option<Entity>) {
         let now = self.k.now;
+        let NewRequest { source, index: origin_source, deadline } = origin;
         if let Some(to) = direct {
             let direct = Direct { source, created: now, counted };
-            let call = self.new_call(Call { direct: Some(direct), ..Call::attempt(to, NONE, class, now, false) });
+            let call = Call { direct: Some(direct), origin_source, ..Call::attempt(to, NONE, class, now, false) };
+            let call = self.new_call(call);
             self.arrive(call);
             return;
         }
@@ -294,6 +307,9 @@ impl Net<'_, '_> {
             live: false,
             deadline,
             origin_deadline: deadline,
+            origin_source,
+            holds_retry: false,
+            retry_after_timeout: false,
         });
         self.start_attempt(ex);
     }
@@ -378,6 +394,7 @@ pub fn source_label(outcome: Outcome) -> Label {
         Outcome::Rejected => Label::Rejected(RejectReason::Downstream),
         Outcome::BreakerOpen => Label::Rejected(RejectReason::BreakerOpen),
         Outcome::RateLimited => Label::Rejected(RejectReason::RateLimited),
+        Outcome::Throttled => Label::Rejected(RejectReason::Throttled),
         Outcome::Dropped => Label::Dropped,
         Outcome::Timeout => Label::TimedOut,
     }

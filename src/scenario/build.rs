@@ -81,8 +81,8 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
     let node = |name: &str| nodes[name];
     let new_link = |from: &str, to: &str, policy: EdgePolicy| -> Link {
         let name = format!("{from}->{to}");
-        let rng = stream(seed, &name, "jitter");
-        Link::new(name, nodes[from], nodes[to], policy, rng)
+        let (rng, rng_throttle) = (stream(seed, &name, "jitter"), stream(seed, &name, "throttle"));
+        Link::new(name, nodes[from], nodes[to], policy, rng, rng_throttle)
     };
     // Where any edge propagates deadlines, every service checks them (a routed request carries
     // its deadline on to the next node).
@@ -90,6 +90,11 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
         NodeSpec::Source(s) => s.propagate_deadline,
         NodeSpec::Service(s) => s.calls.iter().any(|c| c.propagate_deadline),
     });
+    // Sources by index in name order, for the calls' `origin_source` (at most 255 are told
+    // apart; the rest share the last index).
+    let source_names: Vec<&String> =
+        scn.nodes.iter().filter(|(_, n)| matches!(n, NodeSpec::Source(_))).map(|(k, _)| k).collect();
+    let source_index = |name: &str| source_names.iter().position(|n| *n == name).unwrap_or(0).min(254) as u8;
     let total_weight: f64 = classes.iter().map(|c| c.weight).sum();
     let mut acc = 0.0;
     let class_cumulative: Vec<f64> = classes
@@ -113,6 +118,7 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
                     Source {
                         name: name.clone(),
                         spec: s.clone(),
+                        index: source_index(name),
                         generation: 0,
                         on: false,
                         phases_running: false,
@@ -151,6 +157,7 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
                     })
                     .collect();
                 stats.workers.set(0, warmup, u64::from(s.workers));
+                stats.by_origin = vec![0; source_names.len().min(255)];
                 world.entity_mut(entity).insert((
                     Service {
                         name: name.clone(),

@@ -76,6 +76,21 @@ fn policy(g: &mut Gen) -> String {
     if g.chance(0.15) {
         s.push_str("fallback: Fallback(), ");
     }
+    if g.chance(0.3) {
+        let budget = match g.below(4) {
+            0 => "Grpc(max_tokens: 4.0, token_ratio: 0.5)",
+            1 => "Finagle(ttl: 2.0, min_retries_per_sec: 1.0, percent_can_retry: 0.1)",
+            2 => "Envoy(budget_percent: 20.0, min_retry_concurrency: 1)",
+            _ => "AwsQuota(capacity: 20.0)",
+        };
+        let _ = write!(s, "retry_budget: {budget}, ");
+    }
+    if g.chance(0.2) {
+        let _ = write!(s, "throttle: Throttle(k: {:.2}, window: {:.2}), ", 1.0 + g.unit() * 2.0, 0.5 + g.unit() * 5.0);
+    }
+    if g.chance(0.3) {
+        s.push_str("propagate_deadline: true, ");
+    }
     s
 }
 
@@ -179,9 +194,10 @@ fn random_scenario(g: &mut Gen) -> String {
             2 => "Schedule(points: [(0.0, 1.0), (5.0, 4.0), (10.0, 0.5)], shape: Linear)".to_string(),
             _ => format!("Closed(clients: {}, think: {})", 1 + g.below(30), dist(g, 0.1)),
         };
+        let deadline = if g.chance(0.3) { format!("deadline: Some({:.2}), ", 0.05 + g.unit()) } else { String::new() };
         let _ = writeln!(
             nodes,
-            "\"src{k}\": Source(rate: {:.2}, arrivals: {arrivals}, to: \"s{}\", class: \"{}\", {}),",
+            "\"src{k}\": Source(rate: {:.2}, arrivals: {arrivals}, to: \"s{}\", class: \"{}\", {deadline}{}),",
             5.0 + g.unit() * 60.0,
             g.below(n as u64),
             g.pick(&["a", "b", "c"]),
@@ -212,7 +228,8 @@ fn counts_balance_at_every_node_in_random_scenarios() {
     let mut g = Gen(2024);
     // Totals over all cases, to show every label and path was exercised.
     let mut seen = [0u64; 8];
-    let mut seen_reasons = [0u64; 11];
+    let mut seen_reasons = [0u64; 13];
+    let mut deadline_drops = 0;
     for case in 0..60 {
         let text = random_scenario(&mut g);
         let mut s = sim(&text, case);
@@ -243,26 +260,17 @@ fn counts_balance_at_every_node_in_random_scenarios() {
                     b.concurrency_limit,
                     b.bulkhead_full,
                     b.codel,
+                    b.deadline_expired,
+                    b.throttled,
                 ];
                 assert_eq!(
                     n.rejected,
                     reasons.iter().sum::<u64>(),
                     "case {case}, node {name}: every refusal has its reason"
                 );
+                assert_eq!(n.rejected, b.total(), "case {case}, node {name}: the reasons add up");
                 for (class, c) in &n.classes {
-                    let cb = &c.rejected_by;
-                    let by_class = cb.queue_full
-                        + cb.down
-                        + cb.block_timeout
-                        + cb.breaker_open
-                        + cb.downstream
-                        + cb.rate_limited
-                        + cb.admission
-                        + cb.shed
-                        + cb.concurrency_limit
-                        + cb.bulkhead_full
-                        + cb.codel;
-                    assert_eq!(c.rejected, by_class, "case {case}, node {name}, class {class}");
+                    assert_eq!(c.rejected, c.rejected_by.total(), "case {case}, node {name}, class {class}");
                 }
                 for (seen, x) in seen_reasons.iter_mut().zip(reasons) {
                     *seen += x;
@@ -270,6 +278,7 @@ fn counts_balance_at_every_node_in_random_scenarios() {
             }
             assert!(r.errors.is_empty(), "case {case}: {:?}", r.errors);
         }
+        deadline_drops += s.report().nodes.values().map(|n| n.deadline_dropped).sum::<u64>();
         for n in s.report().nodes.values() {
             let row =
                 [n.completed, n.errors, n.rejected, n.dropped, n.timed_out, n.in_system, n.abandoned, n.cancelled];
@@ -278,6 +287,7 @@ fn counts_balance_at_every_node_in_random_scenarios() {
             }
         }
     }
+    assert!(deadline_drops > 0, "the random scenarios should drop work past a propagated deadline");
     let names = ["completed", "errors", "rejected", "dropped", "timed_out", "in_system", "abandoned", "cancelled"];
     for (name, total) in names.iter().zip(seen) {
         assert!(total > 20, "the random scenarios should exercise `{name}` (seen {total})");
@@ -294,8 +304,16 @@ fn counts_balance_at_every_node_in_random_scenarios() {
         "concurrency_limit",
         "bulkhead_full",
         "codel",
+        "deadline_expired",
+        "throttled",
     ];
     for (name, total) in reasons.iter().zip(seen_reasons) {
+        // A caller's attempts end at the request's deadline, so a server that finds it passed
+        // almost always finds the caller gone too: such drops are `deadline_dropped` (checked
+        // below), labelled `timed_out`, and the refusal reason is rare.
+        if *name == "deadline_expired" {
+            continue;
+        }
         assert!(total > 0, "the random scenarios should refuse for `{name}` at least once");
     }
 }

@@ -128,6 +128,25 @@ impl Gen {
         if self.chance(0.1) {
             s.push_str("fallback: Fallback(), ");
         }
+        if self.chance(0.15) {
+            let budget = match self.below(4) {
+                0 => format!("Grpc(max_tokens: {}, token_ratio: {})", self.num(1.0, 20.0), self.num(0.01, 2.0)),
+                1 => format!("Finagle(ttl: {}, percent_can_retry: {})", self.num(1.0, 60.0), self.num(0.0, 1.0)),
+                2 => format!(
+                    "Envoy(budget_percent: {}, min_retry_concurrency: {})",
+                    self.num(0.0, 100.0),
+                    self.int(0, 5)
+                ),
+                _ => format!("AwsQuota(capacity: {}, retry_cost: {})", self.num(0.0, 100.0), self.num(0.0, 10.0)),
+            };
+            let _ = write!(s, "retry_budget: {budget}, ");
+        }
+        if self.chance(0.1) {
+            let _ = write!(s, "throttle: Throttle(k: {}, window: {}), ", self.num(1.0, 3.0), self.num(0.5, 10.0));
+        }
+        if self.chance(0.15) {
+            s.push_str("propagate_deadline: true, ");
+        }
         s
     }
 

@@ -365,3 +365,34 @@ fn propagated_deadlines_drop_expired_work_early() {
         assert!(r.nodes["clients"].latency_s.p999 <= 0.51, "{:?}", r.nodes["clients"].latency_s);
     }
 }
+
+/// Retries multiply across layers: three tiers each trying 3 times against a database that
+/// always fails make 3 × 3 × 3 = 27 attempts at the database per logical request, visible in one
+/// number of the report.
+#[test]
+fn amplification_multiplies_across_layers() {
+    let retry = "retry: Retry(max_attempts: 3, backoff: 0.001, retry_on: [Error])";
+    let text = format!(
+        r#"Scenario(title: "amplification", duration: 100.0, nodes: {{
+            "clients": Source(rate: 2.0, to: "a", {retry}),
+            "a": Service(workers: 100, service: Deterministic(mean: 0.001), calls: [Call(to: "b", {retry})]),
+            "b": Service(workers: 100, service: Deterministic(mean: 0.001), calls: [Call(to: "db", {retry})]),
+            "db": Service(workers: 100, service: Deterministic(mean: 0.001), error_rate: 1.0),
+        }})"#
+    );
+    let mut s = sim(&text, 2);
+    s.run_to_end();
+    let r = s.report();
+    let amp = &r.amplification["clients"];
+    // Requests still in flight at the end make the ratios a hair short of exact.
+    for (node, expected) in [("a", 3.0), ("b", 9.0), ("db", 27.0)] {
+        assert!(
+            (amp[node] - expected).abs() < 0.02 * expected,
+            "{node}: {} per request, expected {expected}",
+            amp[node]
+        );
+    }
+    for edge in ["clients->a", "a->b", "b->db"] {
+        assert!((r.links[edge].attempts_per_request - 3.0).abs() < 0.01, "{edge}: {:?}", r.links[edge]);
+    }
+}
