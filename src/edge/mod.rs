@@ -18,6 +18,7 @@
 pub mod breaker;
 pub mod deadline;
 pub mod fallback;
+pub mod network;
 pub mod rate_limit;
 pub mod retry;
 pub mod retry_budget;
@@ -78,6 +79,9 @@ macro_rules! edge_policy {
             /// Client-side adaptive throttling, the SRE book's formula (default: none).
             #[serde(skip_serializing_if = "crate::edge::throttle::ThrottleSpec::is_off")]
             throttle: $crate::edge::throttle::ThrottleSpec,
+            /// Delay per direction and loss of attempts on the wire (default: none).
+            #[serde(skip_serializing_if = "crate::edge::network::NetworkSpec::is_off")]
+            network: $crate::edge::network::NetworkSpec,
             /// Answer a call that failed for good from a default or cache (default: none).
             #[serde(skip_serializing_if = "crate::edge::fallback::FallbackSpec::is_off")]
             fallback: $crate::edge::fallback::FallbackSpec,
@@ -131,6 +135,7 @@ impl Params for EdgePolicy {
         v.group("throttle", &mut self.throttle);
         v.group("breaker", &mut self.breaker);
         v.group("rate_limit", &mut self.rate_limit);
+        v.group("network", &mut self.network);
         v.group("fallback", &mut self.fallback);
     }
 }
@@ -177,6 +182,8 @@ pub struct LinkStats {
     pub retry_budget_exhausted: u64,
     /// Attempts rejected locally by client-side adaptive throttling.
     pub throttled: u64,
+    /// Attempts lost on the network (noticed by the caller's timeout).
+    pub lost: u64,
     /// Attempts currently in flight.
     pub in_flight: u64,
     /// Attempts sent, by attempt number (index 0 = first attempts; the last slot collects
@@ -238,6 +245,8 @@ pub struct Link {
     pub budget: RetryBudget,
     pub throttle: Throttle,
     pub rng_throttle: SimRng,
+    /// The network's stream: loss and delays (drawn only while a network is on).
+    pub rng_network: SimRng,
     /// Cut by a fault: attempts are lost on the wire (the caller sees them as dropped).
     pub cut: bool,
     /// Every layer is transparent and the edge whole, as [`Link::refresh`] last found.
@@ -245,8 +254,9 @@ pub struct Link {
 }
 
 impl Link {
-    /// `rng` draws the backoff jitter, `rng_throttle` the adaptive throttle's coin.
-    pub fn new(name: String, from: Entity, to: Entity, policy: EdgePolicy, rng: SimRng, rng_throttle: SimRng) -> Self {
+    /// The streams draw the backoff jitter, the adaptive throttle's coin and the network.
+    pub fn new(name: String, from: Entity, to: Entity, policy: EdgePolicy, streams: [SimRng; 3]) -> Self {
+        let [rng, rng_throttle, rng_network] = streams;
         let (breaker, stats, limiter) = (Breaker::default(), LinkStats::default(), RateLimiter::new());
         let (budget, throttle) = (RetryBudget::new(), Throttle::new());
         let mut link = Self {
@@ -261,6 +271,7 @@ impl Link {
             budget,
             throttle,
             rng_throttle,
+            rng_network,
             cut: false,
             transparent: false,
         };
@@ -286,6 +297,7 @@ impl Link {
             && breaker::transparent(&p.breaker)
             && rate_limit::transparent(&p.rate_limit)
             && timeout::transparent(p.timeout)
+            && network::transparent(&p.network)
             && deadline::transparent(p.propagate_deadline)
             && !self.cut;
     }

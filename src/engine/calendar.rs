@@ -107,6 +107,10 @@ pub enum TimerTag {
     BlockTimeout,
     /// Concurrency limit with `max_wait` (owner: the call): a waiter gives up on its permit.
     PermitWait,
+    /// Network layer (owner: the call): an attempt reaches its callee.
+    Deliver,
+    /// Network layer (owner: the exchange): an answer reaches its caller.
+    AnswerDue,
     /// Retry layer (owner: the exchange): the backoff has elapsed, send the next attempt.
     RetryDue,
     /// Breaker layer (owner: the edge): the automatic OPEN → HALF_OPEN move.

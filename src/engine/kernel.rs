@@ -248,6 +248,8 @@ impl Net<'_, '_> {
             TimerTag::AttemptTimeout => self.on_call_timeout(owner.as_exchange(), generation),
             TimerTag::BlockTimeout => self.on_block_timeout(owner.as_call(), generation),
             TimerTag::PermitWait => self.on_permit_wait_over(owner.as_call(), generation),
+            TimerTag::Deliver => self.on_delivered(owner.as_call(), generation),
+            TimerTag::AnswerDue => self.on_answer_due(owner.as_exchange(), generation),
             TimerTag::RetryDue => self.on_retry_due(owner.as_exchange(), generation),
             TimerTag::BreakerHalfOpen => self.on_breaker_timer(owner.as_entity(), generation),
             TimerTag::SendDue => self.on_send_due(owner.as_exchange(), generation),
@@ -349,9 +351,9 @@ impl Net<'_, '_> {
                     Some(source.entity())
                 }
                 Event::ServiceDone { call, .. } => Some(self.k.calls.get(call).node),
-                Event::Timer { tag: TimerTag::BlockTimeout | TimerTag::PermitWait, owner, .. } => {
-                    Some(self.k.calls.get(owner.as_call()).node)
-                }
+                Event::Timer {
+                    tag: TimerTag::BlockTimeout | TimerTag::PermitWait | TimerTag::Deliver, owner, ..
+                } => Some(self.k.calls.get(owner.as_call()).node),
                 _ => None,
             };
             entities.extend(node);

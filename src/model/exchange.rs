@@ -7,6 +7,7 @@
 //! armed; the attempt's outcome is recorded in the breaker and the retry policy decides whether
 //! to wait and try again.
 
+use crate::edge::network::{self, Crossing};
 use crate::edge::rate_limit::RateLimitSpec;
 use crate::edge::retry::backoff;
 use crate::edge::retry_budget::AttemptKind;
@@ -44,8 +45,44 @@ impl Net<'_, '_> {
         if let Some(d) = direct {
             self.source_request_done(d.source, d.counted, class, d.created, outcome, true);
         } else if caller_waiting {
-            self.attempt_finished(exchange, outcome, retry_after);
+            // Across a network the answer takes its time to come back (a timeout may beat it).
+            let link = self.k.exchanges.get(exchange).link;
+            let delay = match self.link_mut(link) {
+                Some(l) if l.policy.network.enabled => network::answer_delay(&l.policy.network, &mut l.rng_network),
+                _ => 0,
+            };
+            if delay == 0 {
+                self.attempt_finished(exchange, outcome, retry_after);
+            } else {
+                let e = self.k.exchanges.get_mut(exchange);
+                e.answer = Some((outcome, retry_after));
+                e.call = NONE;
+                let (owner, tag, generation) = (TimerOwner::exchange(exchange), TimerTag::AnswerDue, e.generation);
+                let at = self.k.now.saturating_add(delay);
+                self.k.calendar.schedule(at, Event::Timer { tag, owner, generation });
+            }
         }
+    }
+
+    /// An answer crossed the network back to its caller (stale if the attempt ended meanwhile).
+    pub(crate) fn on_answer_due(&mut self, ex: ExchangeId, generation: u32) {
+        let e = self.k.exchanges.get_mut(ex);
+        if e.generation != generation {
+            return;
+        }
+        if let Some((outcome, hint)) = e.answer.take() {
+            self.attempt_finished(ex, outcome, hint);
+        }
+    }
+
+    /// An attempt crossed the network to its callee, which takes it in: even if its caller gave
+    /// up meanwhile (the request was on the wire; the work is then abandoned work).
+    pub(crate) fn on_delivered(&mut self, call: CallId, generation: u32) {
+        let c = self.k.calls.get(call);
+        if c.generation != generation || c.state != CallState::InFlight {
+            return;
+        }
+        self.arrive(call);
     }
 
     /// Stores a new call, with the queue priority of its class.
@@ -134,8 +171,15 @@ impl Net<'_, '_> {
             let (owner, tag) = (TimerOwner::exchange(ex), TimerTag::AttemptTimeout);
             self.k.calendar.schedule(at, Event::Timer { tag, owner, generation });
         }
-        if cut {
+        let crossing = match self.link_mut(link_id) {
+            Some(l) if l.policy.network.enabled => network::cross(&l.policy.network, &mut l.rng_network),
+            _ => Crossing::Arrives(0),
+        };
+        if cut || crossing == Crossing::Lost {
             // Lost on the wire: like a silent drop, noticed by the timeout if there is one.
+            if !cut && let Some(l) = self.link_mut(link_id) {
+                l.stats.lost += 1;
+            }
             if deadline.is_none() {
                 self.attempt_finished(ex, Outcome::Dropped, None);
             }
@@ -143,8 +187,21 @@ impl Net<'_, '_> {
         }
         let attempt_call = Call::attempt(to, ex, class, now, attempt > 1);
         let call = self.new_call(Call { deadline: callee_deadline, origin_deadline, origin_source, ..attempt_call });
-        self.k.exchanges.get_mut(ex).call = call;
-        self.arrive(call);
+        let e = self.k.exchanges.get_mut(ex);
+        e.call = call;
+        e.answer = None;
+        match crossing {
+            Crossing::Arrives(0) => {
+                self.arrive(call);
+            }
+            Crossing::Arrives(delay) => {
+                let c = self.k.calls.get_mut(call);
+                c.state = CallState::InFlight;
+                let (owner, tag, generation) = (TimerOwner::call(call), TimerTag::Deliver, c.generation);
+                self.k.calendar.schedule(now.saturating_add(delay), Event::Timer { tag, owner, generation });
+            }
+            Crossing::Lost => {}
+        }
     }
 
     /// The attempt in flight of `ex` ended with `outcome`.

@@ -7,6 +7,7 @@
 
 use bevy::ecs::entity::Entity;
 
+use crate::edge::Outcome;
 use crate::engine::calendar::{CallId, ExchangeId};
 use crate::engine::time::Nanos;
 
@@ -27,6 +28,8 @@ pub enum CallState {
     Blocked,
     /// Waiting for a concurrency permit at the node's entry (not inside the node yet).
     AwaitingPermit,
+    /// On the network, on its way to the node (not arrived yet).
+    InFlight,
     /// A worker is doing the local work.
     InService,
     /// A worker is waiting on a downstream call.
@@ -159,6 +162,8 @@ pub struct Exchange {
     /// it ends), and whether that retry followed a timeout (the AWS quota charges more).
     pub holds_retry: bool,
     pub retry_after_timeout: bool,
+    /// An answer on its way back over the network: its outcome and Retry-After hint.
+    pub answer: Option<(Outcome, Option<Nanos>)>,
 }
 
 /// A record whose generation counter must keep increasing across slot reuse, so that an event

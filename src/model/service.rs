@@ -445,6 +445,7 @@ impl Net<'_, '_> {
                 origin_source: c.origin_source,
                 holds_retry: false,
                 retry_after_timeout: false,
+                answer: None,
             });
             let c = self.k.calls.get_mut(call);
             c.state = CallState::Downstream;
@@ -740,8 +741,8 @@ impl Net<'_, '_> {
                 CallState::AwaitingPermit => svc.station.waiting.retain(|w| *w != call),
                 _ => {}
             }
-            if c.state != CallState::AwaitingPermit {
-                svc.exit(c.class); // a waiter never went in
+            if !matches!(c.state, CallState::AwaitingPermit | CallState::InFlight) {
+                svc.exit(c.class); // a waiter or a request still on the wire never went in
             }
         }
         match c.state {
@@ -790,7 +791,8 @@ impl Net<'_, '_> {
             .k
             .calls
             .slots()
-            .filter(|(_, c)| c.state != CallState::Free && c.node == node)
+            // A request still on the wire is not inside: it arrives later, at a node that is down.
+            .filter(|(_, c)| !matches!(c.state, CallState::Free | CallState::InFlight) && c.node == node)
             .map(|(id, c)| (id, c.generation))
             .collect();
         if let Ok((mut svc, _)) = self.services.get_mut(node) {

@@ -310,6 +310,7 @@ impl Net<'_, '_> {
             origin_source,
             holds_retry: false,
             retry_after_timeout: false,
+            answer: None,
         });
         self.start_attempt(ex);
     }

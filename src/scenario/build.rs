@@ -81,8 +81,8 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
     let node = |name: &str| nodes[name];
     let new_link = |from: &str, to: &str, policy: EdgePolicy| -> Link {
         let name = format!("{from}->{to}");
-        let (rng, rng_throttle) = (stream(seed, &name, "jitter"), stream(seed, &name, "throttle"));
-        Link::new(name, nodes[from], nodes[to], policy, rng, rng_throttle)
+        let streams = ["jitter", "throttle", "network"].map(|purpose| stream(seed, &name, purpose));
+        Link::new(name, nodes[from], nodes[to], policy, streams)
     };
     // Where any edge propagates deadlines, every service checks them (a routed request carries
     // its deadline on to the next node).

@@ -91,6 +91,15 @@ fn policy(g: &mut Gen) -> String {
     if g.chance(0.3) {
         s.push_str("propagate_deadline: true, ");
     }
+    if g.chance(0.3) {
+        let _ = write!(
+            s,
+            "network: Network(request: Exponential(mean: {:.3}), response: Uniform(mean: {:.3}, half_width: 0.001), loss: {:.2}), ",
+            g.unit() * 0.05,
+            0.002 + g.unit() * 0.02,
+            g.unit() * 0.1
+        );
+    }
     s
 }
 

@@ -396,3 +396,42 @@ fn amplification_multiplies_across_layers() {
         assert!((r.links[edge].attempts_per_request - 3.0).abs() < 0.01, "{edge}: {:?}", r.links[edge]);
     }
 }
+
+/// Across a network a request's latency at its source is the server's plus both one-way
+/// delays; a lost attempt is noticed only by the timeout, and a request still on the wire when
+/// its caller gives up is served anyway (abandoned work).
+#[test]
+fn network_delay_and_loss_on_an_edge() {
+    let text = |net: &str| {
+        format!(
+            r#"Scenario(title: "net", duration: 2000.0, warmup: 100.0, nodes: {{
+                "clients": Source(rate: 5.0, to: "server", timeout: 0.5, {net}),
+                "server": Service(workers: 4, service: Exponential(mean: 0.05)),
+            }})"#
+        )
+    };
+    let run = |net: &str| {
+        let mut s = sim(&text(net), 3);
+        s.run_to_end();
+        s.report()
+    };
+    let plain = run("");
+    let slow = run("network: Network(request: Deterministic(mean: 0.010), response: Deterministic(mean: 0.004))");
+    let gap = slow.nodes["clients"].latency_s.mean - plain.nodes["clients"].latency_s.mean;
+    // Same seed, same server draws: the sources' mean latencies differ by the 14 ms round trip
+    // (up to the few requests that time out differently).
+    assert!((gap - 0.014).abs() < 0.0005, "round trip adds {gap} s");
+    // The server sees the same arrivals 10 ms later: its own latency stays (up to the few
+    // requests the shifted warm-up and end count differently).
+    let server = (slow.nodes["server"].latency_s.mean - plain.nodes["server"].latency_s.mean).abs();
+    assert!(server < 0.0005, "the server's own latency does not change: {server}");
+    let lossy = run("network: Network(loss: 0.1)");
+    let link = &lossy.links["clients->server"].stats;
+    let share = link.lost as f64 / link.attempts as f64;
+    assert!((share - 0.1).abs() < 0.01, "lost share {share}");
+    assert!(link.timeouts >= link.lost, "every loss is noticed by the timeout: {link:?}");
+    // A long request delay past the timeout: the caller gives up, the server still works.
+    let late = run("network: Network(request: Deterministic(mean: 0.6))");
+    assert_eq!(late.nodes["clients"].completed, 0);
+    assert!(late.nodes["server"].abandoned > 8000, "{:?}", late.nodes["server"]);
+}
