@@ -378,6 +378,28 @@ impl Link {
         transition
     }
 
+    /// The live state of the edge's layers that are on, for cards and the policies plot (the
+    /// list depends on the policy alone, so series points keep them by position).
+    pub fn readings(&self, now: Nanos) -> Vec<crate::station::Reading> {
+        use crate::station::Reading;
+        let mut out = Vec::new();
+        let budget = &self.policy.retry_budget;
+        if !budget.is_off() {
+            let (value, max) = self.budget.level(budget, now).unwrap_or((0.0, 0.0));
+            out.push(Reading::Gauge { key: "retry_budget", label: "budget".into(), value, max: Some(max) });
+        }
+        if self.policy.throttle.enabled {
+            let value = self.throttle.reject_probability(&self.policy.throttle, now);
+            out.push(Reading::Gauge { key: "throttle", label: "throttle".into(), value, max: Some(1.0) });
+        }
+        let limit = &self.policy.rate_limit;
+        if limit.enabled {
+            let value = self.limiter.tokens(limit, now);
+            out.push(Reading::Gauge { key: "edge_tokens", label: "tokens".into(), value, max: Some(limit.capacity()) });
+        }
+        out
+    }
+
     /// A granted retry is over (it was sent and answered, or refused, or cancelled).
     #[inline]
     pub fn retry_ended(&mut self, now: Nanos) {

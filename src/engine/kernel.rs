@@ -17,6 +17,7 @@ use bevy::ecs::system::SystemParam;
 
 use super::calendar::{Calendar, Event, TimerOwner, TimerTag};
 use super::limits::{CHECK_EVERY, Limits, Stop};
+use super::live::node_readings;
 use super::time::{Nanos, nanos_to_secs};
 use crate::edge::Link;
 use crate::edge::breaker::{BreakerState, Transition};
@@ -368,18 +369,16 @@ impl Net<'_, '_> {
         let warmup = self.k.warmup;
         let span = self.k.sample_every.min(t);
         let level = |l: &Link| if l.policy.breaker.enabled { l.breaker.state.level() } else { 0.0 };
-        let links = &self.links;
+        let (links, index) = (&self.links, self.index);
         for (svc, mut stats) in &mut self.services {
-            let worst = svc.links.iter().filter_map(|l| links.get(*l).ok()).map(level).fold(0.0, f64::max);
-            let readings = if svc.gated {
-                Readings::from_values(svc.station.readings(&svc.spec, t, svc.inside).iter().map(Reading::level))
-            } else {
-                Readings::default()
-            };
-            stats.sample(t, warmup, span, worst, readings);
+            let edges: Vec<&Link> = svc.links.iter().filter_map(|l| links.get(*l).ok()).collect();
+            let worst = edges.iter().map(|l| level(l)).fold(0.0, f64::max);
+            let readings = node_readings(Some(&svc), &edges, index, t);
+            stats.sample(t, warmup, span, worst, Readings::from_values(readings.iter().map(Reading::level)));
         }
         for (_, mut stats, link) in &mut self.sources {
-            stats.sample(t, warmup, span, level(&link), Readings::default());
+            let readings = node_readings(None, &[&link], index, t);
+            stats.sample(t, warmup, span, level(&link), Readings::from_values(readings.iter().map(Reading::level)));
         }
     }
 

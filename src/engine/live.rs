@@ -87,6 +87,31 @@ impl Fault {
     }
 }
 
+/// A node's policy readings in the order its series points keep them: its admission
+/// controllers' (a service's), then each outgoing edge's, labelled with the callee.
+pub(crate) fn node_readings(service: Option<&Service>, links: &[&Link], index: &NodeIndex, now: u64) -> Vec<Reading> {
+    let mut out = match service {
+        Some(s) if s.gated => s.station.readings(&s.spec, now, s.inside),
+        _ => Vec::new(),
+    };
+    for link in links {
+        let readings = link.readings(now);
+        if readings.is_empty() {
+            continue;
+        }
+        let to = index.name_of(link.to);
+        out.extend(readings.into_iter().map(|r| match r {
+            Reading::Gauge { key, label, value, max } => {
+                Reading::Gauge { key, label: format!("->{to} {label}"), value, max }
+            }
+            Reading::State { key, label, name, level } => {
+                Reading::State { key, label: format!("->{to} {label}"), name, level }
+            }
+        }));
+    }
+    out
+}
+
 /// A factor without trailing zeros (6, 2.5, 0.33).
 fn short(x: f64) -> String {
     let s = format!("{x:.2}");
@@ -144,35 +169,14 @@ impl Sim {
                 });
             }
             let now = world.resource::<Kernel>().now;
-            if let Some((value, max)) = link.budget.level(&link.policy.retry_budget, now) {
-                let to = index.name_of(link.to).to_string();
-                out.push(LiveField {
-                    key: "retry_budget",
-                    label: format!("->{to} budget"),
-                    edge: Some(to),
-                    value: LiveValue::Gauge { value, max: Some(max) },
-                });
-            }
-            if link.policy.throttle.enabled {
-                let to = index.name_of(link.to).to_string();
-                let p = link.throttle.reject_probability(&link.policy.throttle, now);
-                out.push(LiveField {
-                    key: "throttle",
-                    label: format!("->{to} throttle"),
-                    edge: Some(to),
-                    value: LiveValue::Gauge { value: p, max: Some(1.0) },
-                });
-            }
-            let limit = &link.policy.rate_limit;
-            if limit.enabled {
-                let now = world.resource::<Kernel>().now;
-                let to = index.name_of(link.to).to_string();
-                out.push(LiveField {
-                    key: "edge_tokens",
-                    label: format!("->{to} tokens"),
-                    edge: Some(to),
-                    value: LiveValue::Gauge { value: link.limiter.tokens(limit, now), max: Some(limit.capacity()) },
-                });
+            let to = index.name_of(link.to).to_string();
+            for reading in link.readings(now) {
+                let (key, label) = reading.names();
+                let value = match reading {
+                    Reading::Gauge { value, max, .. } => LiveValue::Gauge { value, max },
+                    Reading::State { name, level, .. } => LiveValue::State { name, level },
+                };
+                out.push(LiveField { key, label: format!("->{to} {label}"), edge: Some(to.clone()), value });
             }
         }
         if let Some(s) = world.get::<Service>(e) {
@@ -210,12 +214,14 @@ impl Sim {
     pub fn reading_names(&self, node: &str) -> Vec<(&'static str, String)> {
         let world = self.world();
         let index = world.resource::<NodeIndex>();
-        let Some(s) = index.nodes.get(node).and_then(|e| world.get::<Service>(*e)) else { return Vec::new() };
-        if !s.gated {
-            return Vec::new();
-        }
+        let Some(&e) = index.nodes.get(node) else { return Vec::new() };
         let now = world.resource::<Kernel>().now;
-        s.station.readings(&s.spec, now, s.inside).iter().map(Reading::names).collect()
+        let service = world.get::<Service>(e);
+        let links: Vec<&Link> = match service {
+            Some(s) => s.links.iter().filter_map(|l| world.get::<Link>(*l)).collect(),
+            None => world.get::<Link>(e).into_iter().collect(),
+        };
+        node_readings(service, &links, index, now).iter().map(Reading::names).collect()
     }
 
     /// Faults and scripted changes in force at `node` now: a slowdown, a crash, a source's rate
