@@ -493,7 +493,7 @@ impl Net<'_, '_> {
             }
             return Err(format!("{e}; not applied"));
         }
-        self.after_set(node);
+        self.after_set(node, &entry.path);
         if let (Some(d), Some(prev)) = (entry.duration, previous) {
             let at = self.k.now.saturating_add(d);
             // Same instant, applied in insertion order: the family first, then its fields.
@@ -523,8 +523,8 @@ impl Net<'_, '_> {
         }
     }
 
-    /// Reacts to a parameter change on `node` (start newly allowed work, reschedule arrivals…).
-    fn after_set(&mut self, node: Entity) {
+    /// Reacts to a change of `path` on `node` (start newly allowed work, reschedule arrivals…).
+    fn after_set(&mut self, node: Entity, path: &str) {
         // The node's edges may have changed: their layers say again whether they are transparent.
         let mut propagates = false;
         if let Ok((_, _, mut link)) = self.sources.get_mut(node) {
@@ -547,7 +547,10 @@ impl Net<'_, '_> {
         }
         if self.services.contains(node) {
             self.service_changed(node);
-        } else if self.sources.contains(node) {
+        } else if self.sources.contains(node) && source_shape_changed(path) {
+            // Only a change of the arrival process redraws the next arrival: an edge policy
+            // changed on a baseline copy (A/B on common random numbers) must leave the
+            // arrivals exactly as they were.
             self.source_changed(node);
         }
     }
@@ -582,6 +585,13 @@ impl Net<'_, '_> {
             self.breaker_moved(link, t);
         }
     }
+}
+
+/// Whether `path` (`node.field…`) is a source's own arrival parameter (its rate or arrival
+/// process), rather than its edge's policy or its deadline.
+fn source_shape_changed(path: &str) -> bool {
+    let field = path.split_once('.').map_or("", |(_, rest)| rest);
+    field == "rate" || field.starts_with("arrivals")
 }
 
 fn unknown_node(index: &NodeIndex, name: &str) -> String {

@@ -72,10 +72,11 @@ pub struct NodeReport {
     pub rejected_by: Rejections,
     /// Completions per second over the measured span.
     pub throughput_per_s: f64,
-    /// Successes within their deadline per second (completions minus those past a propagated
-    /// deadline; a completion after the caller gave up is already `timed_out`, never `completed`).
+    /// Successes within their deadline per second: completions minus those past the deadline
+    /// their origin set, propagated to this node or not (a completion after the caller gave up
+    /// is already `timed_out`, never `completed`).
     pub goodput_per_s: f64,
-    /// Of `completed`, those past the request's propagated deadline.
+    /// Of `completed`, those past the deadline the request's origin set.
     pub late: u64,
     /// Work dropped because its propagated deadline had passed (before it started or before a
     /// downstream call); those whose caller still waited are also `rejected_by.deadline_expired`.

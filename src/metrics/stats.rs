@@ -153,8 +153,8 @@ pub struct Counters {
     /// Requests served the cheaper degraded response (counted when their service starts; a
     /// degraded success is also `completed`).
     pub degraded: u64,
-    /// Completions past the request's propagated deadline (successes that were no use: goodput
-    /// is `completed − late`).
+    /// Completions past the deadline the request's origin set, whether the node knew it or not
+    /// (successes that were no use: goodput is `completed − late`).
     pub late: u64,
     /// Requests dropped because their propagated deadline had passed, before work started or
     /// before a downstream call (whether or not the caller had already given up, in which case

@@ -181,3 +181,29 @@ fn a_recorded_session_replays_bit_identically() {
     assert_eq!(without_wall(&live.report()), without_wall(&replayed.report()));
     assert_eq!(replayed.now(), 80.0);
 }
+
+/// Common random numbers for A/B: changing an edge's policy (retries, a budget, a timeout)
+/// leaves the source's arrivals exactly as they were; only its rate or arrival process redraws.
+#[test]
+fn an_edge_policy_change_keeps_the_arrivals() {
+    let run = |sets: &[(&str, &str)]| {
+        let mut s = crate::util::sim(
+            r#"Scenario(title: "crn", duration: 60.0, nodes: {
+                "clients": Source(rate: 40.0, to: "server", timeout: 0.5, retry: Retry(max_attempts: 3)),
+                "server": Service(workers: 2, queue: Queue(capacity: Some(20)), service: Exponential(mean: 0.06)),
+            })"#,
+            3,
+        );
+        s.run_until(10.0);
+        for (p, v) in sets {
+            s.set(p, v).unwrap();
+        }
+        s.run_to_end();
+        s.report().nodes["clients"].arrivals
+    };
+    let base = run(&[]);
+    assert_eq!(run(&[("clients.retry.max_attempts", "1")]), base);
+    assert_eq!(run(&[("clients.retry_budget.kind", "grpc")]), base);
+    assert_eq!(run(&[("clients.timeout", "2")]), base);
+    assert_ne!(run(&[("clients.rate", "41")]), base, "a rate change redraws the arrivals");
+}
