@@ -98,6 +98,8 @@ pub struct Kernel {
     pub errors: Vec<String>,
     /// The population cap and the bound on events at one instant; `limits.stopped` once hit.
     pub limits: Limits,
+    /// The next logical request's id.
+    pub next_request_id: u64,
 }
 
 impl Kernel {
@@ -118,6 +120,7 @@ impl Kernel {
             log: Vec::new(),
             errors: Vec::new(),
             limits: Limits::default(),
+            next_request_id: 0,
         }
     }
 
@@ -127,6 +130,13 @@ impl Kernel {
             self.log.drain(..LOG_CAP / 2);
         }
         self.log.push(LogEntry { at: self.now, subject: subject.to_string(), event });
+    }
+
+    /// A fresh logical request id.
+    #[inline]
+    pub fn request_id(&mut self) -> u64 {
+        self.next_request_id += 1;
+        self.next_request_id
     }
 
     /// True once the warm-up is over (requests arriving now are counted).
@@ -526,22 +536,25 @@ impl Net<'_, '_> {
     /// Reacts to a change of `path` on `node` (start newly allowed work, reschedule arrivals…).
     fn after_set(&mut self, node: Entity, path: &str) {
         // The node's edges may have changed: their layers say again whether they are transparent.
-        let mut propagates = false;
+        let (mut propagates, mut retries) = (false, false);
         if let Ok((_, _, mut link)) = self.sources.get_mut(node) {
             link.refresh();
             propagates = link.policy.propagate_deadline;
+            retries = link.policy.retry.max_attempts > 1;
         } else if let Ok((svc, _)) = self.services.get(node) {
             for l in svc.links.clone() {
                 if let Ok(mut link) = self.links.get_mut(l) {
                     link.refresh();
                     propagates |= link.policy.propagate_deadline;
+                    retries |= link.policy.retry.max_attempts > 1;
                 }
             }
         }
-        if propagates {
-            // Deadlines now travel: every service checks them from here on.
+        if propagates || retries {
+            // Deadlines now travel, or requests may come twice: every service checks from here on.
             for (mut svc, _) in &mut self.services {
-                svc.deadline_aware = true;
+                svc.deadline_aware |= propagates;
+                svc.tracks_executions |= retries;
                 svc.refresh_gate();
             }
         }

@@ -70,17 +70,19 @@ pub fn controls_ui(ui: &mut Ui, state: &mut GuiState, out: &mut Vec<Command>) {
         // In presenter mode the type is larger: the picker is narrower and the seed and
         // run-until fields give way, so the row still fits a 1280-pixel window.
         let picker = if state.presenter { 230.0 } else { 250.0 };
-        egui::ComboBox::from_label("scenario").selected_text(state.sim.scenario().title.clone()).width(picker).show_ui(
-            ui,
-            |ui| {
+        // Tall enough for every shipped story at once (egui's default shows about eight).
+        egui::ComboBox::from_label("scenario")
+            .selected_text(state.sim.scenario().title.clone())
+            .width(picker)
+            .height(700.0)
+            .show_ui(ui, |ui| {
                 for entry in &state.catalog {
                     let selected = entry.path.display().to_string() == current;
                     if ui.selectable_label(selected, &entry.title).clicked() {
                         out.push(Command::Load(entry.path.clone()));
                     }
                 }
-            },
-        );
+            });
         ui.menu_button("File", |ui| {
             // The browser, once a path is chosen, pushes the file command these used to push.
             let buttons = [

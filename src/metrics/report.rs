@@ -81,6 +81,10 @@ pub struct NodeReport {
     /// Work dropped because its propagated deadline had passed (before it started or before a
     /// downstream call); those whose caller still waited are also `rejected_by.deadline_expired`.
     pub deadline_dropped: u64,
+    /// Executions of a logical request this node had already started, and repeated requests an
+    /// idempotency key answered from the stored result instead.
+    pub duplicates: u64,
+    pub replayed: u64,
     pub utilization: f64,
     pub busy_mean: f64,
     pub queue_len_mean: f64,
@@ -238,6 +242,8 @@ impl NodeReport {
             goodput_per_s: if span > 0.0 { (c.completed - c.late) as f64 / span } else { 0.0 },
             late: c.late,
             deadline_dropped: c.deadline_dropped,
+            duplicates: c.duplicates,
+            replayed: c.replayed,
             utilization: if workers > 0.0 { busy / workers } else { 0.0 },
             busy_mean: busy,
             queue_len_mean: stats.queue_len.mean_until(now, warmup),

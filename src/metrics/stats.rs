@@ -160,6 +160,11 @@ pub struct Counters {
     /// before a downstream call (whether or not the caller had already given up, in which case
     /// the request is labelled `timed_out` rather than refused).
     pub deadline_dropped: u64,
+    /// Executions of a logical request this node had already started (a retry after a timeout
+    /// whose original also ran: a duplicate charge).
+    pub duplicates: u64,
+    /// Repeated requests answered from their stored result by an idempotency key.
+    pub replayed: u64,
     /// Rejections by reason (they add up to `rejected`).
     pub rejected_by: Rejections,
 }
@@ -180,13 +185,25 @@ impl std::ops::DerefMut for Counters {
 impl std::ops::AddAssign for Counters {
     /// Sums two sets of counters (a tenant's from its classes').
     fn add_assign(&mut self, o: Counters) {
-        let Counters { totals, abandoned, cancelled, degraded, late, deadline_dropped, rejected_by } = o;
+        let Counters {
+            totals,
+            abandoned,
+            cancelled,
+            degraded,
+            late,
+            deadline_dropped,
+            duplicates,
+            replayed,
+            rejected_by,
+        } = o;
         self.totals += totals;
         self.abandoned += abandoned;
         self.cancelled += cancelled;
         self.degraded += degraded;
         self.late += late;
         self.deadline_dropped += deadline_dropped;
+        self.duplicates += duplicates;
+        self.replayed += replayed;
         self.rejected_by += rejected_by;
     }
 }
@@ -208,6 +225,7 @@ pub struct Rejections {
     pub codel: u64,
     pub deadline_expired: u64,
     pub throttled: u64,
+    pub idempotency_conflict: u64,
 }
 
 impl std::ops::AddAssign for Rejections {
@@ -250,6 +268,7 @@ impl Rejections {
             RejectReason::Codel => &mut self.codel,
             RejectReason::DeadlineExpired => &mut self.deadline_expired,
             RejectReason::Throttled => &mut self.throttled,
+            RejectReason::IdempotencyConflict => &mut self.idempotency_conflict,
         }
     }
 }
@@ -309,11 +328,13 @@ pub enum RejectReason {
     DeadlineExpired,
     /// Rejected locally by the caller's adaptive throttling (at a source: never sent).
     Throttled,
+    /// Its idempotency key is being executed right now (409 Conflict).
+    IdempotencyConflict,
 }
 
 impl RejectReason {
     /// Every reason, in the report's order.
-    pub const ALL: [RejectReason; 13] = [
+    pub const ALL: [RejectReason; 14] = [
         RejectReason::QueueFull,
         RejectReason::Down,
         RejectReason::BlockTimeout,
@@ -327,6 +348,7 @@ impl RejectReason {
         RejectReason::Codel,
         RejectReason::DeadlineExpired,
         RejectReason::Throttled,
+        RejectReason::IdempotencyConflict,
     ];
 }
 

@@ -162,7 +162,8 @@ impl Net<'_, '_> {
         e.call = NONE;
         e.live = true;
         let (link_id, attempt, class, generation) = (e.link, e.attempt, e.class, e.generation);
-        let (request_deadline, origin_deadline, origin_source) = (e.deadline, e.origin_deadline, e.origin_source);
+        let (request_deadline, origin_deadline, origin_source, request_id) =
+            (e.deadline, e.origin_deadline, e.origin_source, e.request_id);
         let Some(link) = self.link(link_id) else { return };
         let own = timeout::deadline(link.policy.timeout, now);
         let callee_deadline = deadline::callee_deadline(link.policy.propagate_deadline, request_deadline);
@@ -186,7 +187,13 @@ impl Net<'_, '_> {
             return;
         }
         let attempt_call = Call::attempt(to, ex, class, now, attempt > 1);
-        let call = self.new_call(Call { deadline: callee_deadline, origin_deadline, origin_source, ..attempt_call });
+        let call = self.new_call(Call {
+            deadline: callee_deadline,
+            origin_deadline,
+            origin_source,
+            request_id,
+            ..attempt_call
+        });
         let e = self.k.exchanges.get_mut(ex);
         e.call = call;
         e.answer = None;

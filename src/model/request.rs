@@ -81,6 +81,11 @@ pub struct Call {
     /// The index (in name order) of the source whose logical request this call serves, however
     /// deep in the call chain: the report's amplification per source.
     pub origin_source: u8,
+    /// Answered from a stored result (idempotency key), not executed.
+    pub replay: bool,
+    /// The logical request it is an attempt of: its retries carry the same id (duplicates and
+    /// idempotency keys are per id).
+    pub request_id: u64,
 }
 
 impl Call {
@@ -107,6 +112,8 @@ impl Call {
             deadline: NO_DEADLINE,
             origin_deadline: NO_DEADLINE,
             origin_source: 0,
+            replay: false,
+            request_id: 0,
         }
     }
 }
@@ -164,6 +171,8 @@ pub struct Exchange {
     pub retry_after_timeout: bool,
     /// An answer on its way back over the network: its outcome and Retry-After hint.
     pub answer: Option<(Outcome, Option<Nanos>)>,
+    /// The logical request's id (see [`Call::request_id`]).
+    pub request_id: u64,
 }
 
 /// A record whose generation counter must keep increasing across slot reuse, so that an event

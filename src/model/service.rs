@@ -21,6 +21,7 @@ use crate::metrics::stats::{Label, NodeStats, RejectReason};
 use crate::model::request::{Call, CallState, Exchange, NONE, Origin};
 use crate::scenario::schema::{Discipline, Outcome, ServiceSpec};
 use crate::station::adaptive_lifo::End;
+use crate::station::idempotency::Start;
 use crate::station::overflow::{self, Action};
 use crate::station::queue::WaitQueue;
 use crate::station::{Entry, Request, Station};
@@ -57,12 +58,14 @@ pub struct Service {
     pub gated: bool,
     /// Some caller propagates its requests' deadlines here: work is checked against them.
     pub deadline_aware: bool,
+    /// Some caller retries: the node remembers which requests it started (duplicates).
+    pub tracks_executions: bool,
 }
 
 impl Service {
     /// Decides again whether the node needs the general path (after a change).
     pub fn refresh_gate(&mut self) {
-        self.gated = !Station::transparent(&self.spec) || self.deadline_aware;
+        self.gated = !Station::transparent(&self.spec) || self.deadline_aware || self.tracks_executions;
     }
 
     /// A request of `class` leaves the node (answered, forwarded, dropped, cancelled, lost).
@@ -111,7 +114,7 @@ fn start_on(
     call: CallId,
     now: Nanos,
     calendar: &mut Calendar,
-    degraded: bool,
+    work: Work,
 ) {
     c.state = CallState::InService;
     c.started = now;
@@ -119,14 +122,31 @@ fn start_on(
     if c.counted {
         stats.record_wait(c.class, now - c.arrived);
     }
-    let dist = if degraded {
-        stats.counters.degraded += u64::from(c.counted);
-        &svc.spec.degrade.service
-    } else {
-        &svc.spec.service
+    let dist = match work {
+        Work::Full => &svc.spec.service,
+        Work::Degraded => {
+            stats.counters.degraded += u64::from(c.counted);
+            &svc.spec.degrade.service
+        }
+        Work::Replay => {
+            c.replay = true;
+            stats.counters.replayed += u64::from(c.counted);
+            &svc.spec.idempotency.replay
+        }
     };
     let d = dist.sample_nanos(&mut svc.rng_service, svc.spec.slowdown);
     calendar.schedule(now.saturating_add(d), Event::ServiceDone { call, generation: c.generation });
+}
+
+/// The work a request gets when it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Work {
+    /// Its service, local work and downstream calls.
+    Full,
+    /// The cheaper degraded response (graceful degradation).
+    Degraded,
+    /// Its stored result, by its idempotency key.
+    Replay,
 }
 
 /// `call` leaves `svc` with `label`: labelled, counted out, and its worker handed to the next
@@ -146,11 +166,12 @@ fn leave(svc: &mut Service, stats: &mut NodeStats, k: &mut Kernel, call: CallId,
     if !c.caller_waiting && c.counted {
         stats.counters.abandoned += 1;
     }
-    let (class, arrived) = (c.class, c.arrived);
+    let (class, arrived, request_id) = (c.class, c.arrived, c.request_id);
     svc.exit(class);
     svc.busy = svc.busy.saturating_sub(1);
     if svc.gated {
         svc.station.finished(&svc.spec, now, now - arrived);
+        svc.station.executions.finished(&svc.spec.idempotency, now, request_id, label == Label::Completed);
         // Controllers and disciplines that drop at dequeue take the general path.
         return false;
     }
@@ -158,7 +179,7 @@ fn leave(svc: &mut Service, stats: &mut NodeStats, k: &mut Kernel, call: CallId,
         return false;
     }
     if let Some(next) = svc.queue.pop(svc.spec.queue.discipline) {
-        start_on(svc, stats, k.calls.get_mut(next), next, now, &mut k.calendar, false);
+        start_on(svc, stats, k.calls.get_mut(next), next, now, &mut k.calendar, Work::Full);
     }
     if svc.full && svc.has_room() {
         svc.full = false;
@@ -233,7 +254,7 @@ impl Net<'_, '_> {
         svc.inside += 1;
         // Fast paths (one borrow of the node): start at once, or wait in the queue.
         if svc.alive && svc.busy < svc.spec.workers && svc.queue.is_empty() {
-            start_on(svc, stats, c, call, now, &mut k.calendar, false);
+            start_on(svc, stats, c, call, now, &mut k.calendar, Work::Full);
             gauges(svc, stats, now, warmup);
             return Admission::Started;
         }
@@ -383,8 +404,19 @@ impl Net<'_, '_> {
         let c = k.calls.get_mut(call);
         let Ok((svc, stats)) = self.services.get_mut(c.node) else { return false };
         let (svc, stats) = (svc.into_inner(), stats.into_inner());
-        let degraded = svc.gated && svc.station.degraded(&svc.spec, now);
-        start_on(svc, stats, c, call, now, &mut k.calendar, degraded);
+        let mut work = if svc.gated && svc.station.degraded(&svc.spec, now) { Work::Degraded } else { Work::Full };
+        if svc.tracks_executions || svc.spec.idempotency.enabled {
+            match svc.station.executions.start(&svc.spec.idempotency, now, c.request_id) {
+                Start::First => {}
+                Start::Duplicate => stats.counters.duplicates += u64::from(c.counted),
+                Start::Replay => work = Work::Replay,
+                Start::InProgress => {
+                    self.refuse(call, RejectReason::IdempotencyConflict, None);
+                    return false;
+                }
+            }
+        }
+        start_on(svc, stats, c, call, now, &mut k.calendar, work);
         gauges_and_load(svc, stats, k);
         true
     }
@@ -395,11 +427,13 @@ impl Net<'_, '_> {
             return;
         }
         let node = c.node;
+        let replay = c.replay;
         let Ok((svc, stats)) = self.services.get_mut(node) else { return };
         let (svc, stats) = (svc.into_inner(), stats.into_inner());
         let p = svc.spec.error_rate;
-        let failed = p > 0.0 && unit(&mut svc.rng_error) < p;
-        let leaves = svc.links.is_empty() && svc.routes.is_empty();
+        // A replay is the stored answer: no error roll, no downstream calls, no routing.
+        let failed = !replay && p > 0.0 && unit(&mut svc.rng_error) < p;
+        let leaves = replay || (svc.links.is_empty() && svc.routes.is_empty());
         if failed || leaves {
             // Leave while the node is still borrowed: the common case costs one node lookup.
             let (label, outcome) =
@@ -428,6 +462,7 @@ impl Net<'_, '_> {
                 self.finish_job(call, Label::Rejected(RejectReason::DeadlineExpired), Outcome::Rejected);
                 return;
             }
+            let request_id = self.k.request_id();
             let ex = self.k.exchanges.insert(Exchange {
                 link,
                 origin: Origin::Worker(call),
@@ -446,6 +481,7 @@ impl Net<'_, '_> {
                 holds_retry: false,
                 retry_after_timeout: false,
                 answer: None,
+                request_id,
             });
             let c = self.k.calls.get_mut(call);
             c.state = CallState::Downstream;
@@ -498,9 +534,13 @@ impl Net<'_, '_> {
     fn forward(&mut self, call: CallId, to: Entity) {
         self.label_call(call, Label::Completed);
         let from = self.k.calls.get(call).node;
-        let class = self.k.calls.get(call).class;
+        let (class, request_id, now) = (self.k.calls.get(call).class, self.k.calls.get(call).request_id, self.k.now);
         if let Ok((mut svc, _)) = self.services.get_mut(from) {
             svc.exit(class);
+            if svc.gated {
+                let svc = svc.into_inner();
+                svc.station.executions.finished(&svc.spec.idempotency, now, request_id, true);
+            }
         }
         let c = self.k.calls.get_mut(call);
         c.node = to;
@@ -744,6 +784,10 @@ impl Net<'_, '_> {
             if !matches!(c.state, CallState::AwaitingPermit | CallState::InFlight) {
                 svc.exit(c.class); // a waiter or a request still on the wire never went in
             }
+            if matches!(c.state, CallState::InService | CallState::Downstream) && svc.gated {
+                let (svc, now) = (svc.into_inner(), self.k.now);
+                svc.station.executions.finished(&svc.spec.idempotency, now, c.request_id, false);
+            }
         }
         match c.state {
             CallState::InService => self.release_worker(node),
@@ -817,6 +861,8 @@ impl Net<'_, '_> {
                 svc.exit(c.class);
                 if matches!(c.state, CallState::InService | CallState::Downstream) {
                     svc.busy = svc.busy.saturating_sub(1);
+                    let (svc, now) = (svc.into_inner(), self.k.now);
+                    svc.station.executions.finished(&svc.spec.idempotency, now, c.request_id, false);
                 }
             }
             if c.state == CallState::Downstream && c.downstream != NONE {

@@ -288,11 +288,14 @@ impl Net<'_, '_> {
         let NewRequest { source, index: origin_source, deadline } = origin;
         if let Some(to) = direct {
             let direct = Direct { source, created: now, counted };
-            let call = Call { direct: Some(direct), origin_source, ..Call::attempt(to, NONE, class, now, false) };
+            let request_id = self.k.request_id();
+            let call =
+                Call { direct: Some(direct), origin_source, request_id, ..Call::attempt(to, NONE, class, now, false) };
             let call = self.new_call(call);
             self.arrive(call);
             return;
         }
+        let request_id = self.k.request_id();
         let ex = self.k.exchanges.insert(Exchange {
             link: source,
             origin: Origin::Source(source),
@@ -311,6 +314,7 @@ impl Net<'_, '_> {
             holds_retry: false,
             retry_after_timeout: false,
             answer: None,
+            request_id,
         });
         self.start_attempt(ex);
     }

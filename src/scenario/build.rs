@@ -95,6 +95,11 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
     let source_names: Vec<&String> =
         scn.nodes.iter().filter(|(_, n)| matches!(n, NodeSpec::Source(_))).map(|(k, _)| k).collect();
     let source_index = |name: &str| source_names.iter().position(|n| *n == name).unwrap_or(0).min(254) as u8;
+    // Where any edge retries, every service remembers what it started (duplicate executions).
+    let retries = scn.nodes.values().any(|n| match n {
+        NodeSpec::Source(s) => s.retry.max_attempts > 1,
+        NodeSpec::Service(s) => s.calls.iter().any(|c| c.retry.max_attempts > 1),
+    });
     let total_weight: f64 = classes.iter().map(|c| c.weight).sum();
     let mut acc = 0.0;
     let class_cumulative: Vec<f64> = classes
@@ -175,8 +180,9 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
                         rng_error: stream(seed, name, "error"),
                         rng_route: stream(seed, name, "route"),
                         station: Station::new(s, &classes),
-                        gated: !Station::transparent(s) || deadlines,
+                        gated: !Station::transparent(s) || deadlines || retries,
                         deadline_aware: deadlines,
+                        tracks_executions: retries,
                     },
                     stats,
                 ));

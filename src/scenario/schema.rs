@@ -20,6 +20,7 @@ use crate::params::{Choice, Field, Params, Visitor};
 use crate::station::concurrency::ConcurrencySpec;
 use crate::station::degrade::DegradeSpec;
 use crate::station::entry_gate::EntryGateSpec;
+use crate::station::idempotency::IdempotencySpec;
 pub use crate::station::overflow::Overflow;
 pub use crate::station::queue::{Discipline, QueueSpec};
 use crate::station::rate_limit::RateLimitSpec;
@@ -206,6 +207,9 @@ pub struct ServiceSpec {
     /// Graceful degradation: a cheaper response above a load threshold (seed 002).
     #[serde(default, skip_serializing_if = "DegradeSpec::is_off")]
     pub degrade: DegradeSpec,
+    /// Idempotency keys: a repeated request is answered from its stored result.
+    #[serde(default, skip_serializing_if = "IdempotencySpec::is_off")]
+    pub idempotency: IdempotencySpec,
 }
 
 fn one_u32() -> u32 {
@@ -248,6 +252,7 @@ impl Params for ServiceSpec {
         v.group("shed", &mut self.shed);
         v.group("concurrency", &mut self.concurrency);
         v.group("degrade", &mut self.degrade);
+        v.group("idempotency", &mut self.idempotency);
     }
 }
 

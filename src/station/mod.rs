@@ -27,6 +27,7 @@ pub mod codel;
 pub mod concurrency;
 pub mod degrade;
 pub mod entry_gate;
+pub mod idempotency;
 pub mod load;
 pub mod overflow;
 pub mod queue;
@@ -88,6 +89,8 @@ pub struct Station {
     pub shed_state: shed::ShedState,
     /// Requests waiting for a concurrency permit, first come first served.
     pub waiting: std::collections::VecDeque<CallId>,
+    /// The logical requests started here (duplicates) and completed (idempotency keys).
+    pub executions: idempotency::Executions,
 }
 
 impl Station {
@@ -103,6 +106,7 @@ impl Station {
             degrade: degrade::Degrader::new(&spec.degrade, 0),
             shed_state: shed::ShedState::AdmittingAll,
             waiting: Default::default(),
+            executions: Default::default(),
         }
     }
 
@@ -114,6 +118,7 @@ impl Station {
             && !spec.concurrency.enabled
             && spec.concurrency.pools.is_empty()
             && !spec.degrade.enabled
+            && !spec.idempotency.enabled
             && !matches!(spec.queue.discipline, Discipline::Codel | Discipline::AdaptiveLifo)
     }
 

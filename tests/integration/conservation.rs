@@ -149,6 +149,9 @@ fn admission(g: &mut Gen, bounded: bool) -> String {
     if g.chance(0.15) {
         let _ = write!(s, "degrade: Degrade(above: {:.2}), ", g.unit());
     }
+    if g.chance(0.3) {
+        let _ = write!(s, "idempotency: Idempotency(retention: {:.2}), ", 0.5 + g.unit() * 10.0);
+    }
     s
 }
 
@@ -237,7 +240,7 @@ fn counts_balance_at_every_node_in_random_scenarios() {
     let mut g = Gen(2024);
     // Totals over all cases, to show every label and path was exercised.
     let mut seen = [0u64; 8];
-    let mut seen_reasons = [0u64; 13];
+    let mut seen_reasons = [0u64; 14];
     let mut deadline_drops = 0;
     for case in 0..60 {
         let text = random_scenario(&mut g);
@@ -271,6 +274,7 @@ fn counts_balance_at_every_node_in_random_scenarios() {
                     b.codel,
                     b.deadline_expired,
                     b.throttled,
+                    b.idempotency_conflict,
                 ];
                 assert_eq!(
                     n.rejected,
@@ -315,6 +319,7 @@ fn counts_balance_at_every_node_in_random_scenarios() {
         "codel",
         "deadline_expired",
         "throttled",
+        "idempotency_conflict",
     ];
     for (name, total) in reasons.iter().zip(seen_reasons) {
         // A caller's attempts end at the request's deadline, so a server that finds it passed
