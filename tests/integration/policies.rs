@@ -435,3 +435,28 @@ fn network_delay_and_loss_on_an_edge() {
     assert_eq!(late.nodes["clients"].completed, 0);
     assert!(late.nodes["server"].abandoned > 8000, "{:?}", late.nodes["server"]);
 }
+
+/// The SRE book's adaptive throttling in a steady overload: a client sending far more than the
+/// backend accepts ends up letting through about K × the accepted rate (ch. 21: "rejects one
+/// request for each it processes" at K = 2).
+#[test]
+fn adaptive_throttling_sends_about_k_times_what_is_accepted() {
+    for k in [2.0, 1.5] {
+        let text = format!(
+            r#"Scenario(title: "throttle", duration: 600.0, warmup: 240.0, nodes: {{
+                "clients": Source(rate: 1000.0, to: "server", throttle: Throttle(k: {k}, window: 120.0)),
+                "server": Service(workers: 50, service: Exponential(mean: 0.01),
+                    rate_limit: RateLimit(rate: 100.0, burst: Some(10.0))),
+            }})"#
+        );
+        let mut s = sim(&text, 6);
+        s.run_to_end();
+        let r = s.report();
+        let server = &r.nodes["server"];
+        let span = r.sim_time_s - r.warmup_s;
+        let (sent, accepted) = (server.arrivals as f64 / span, (server.arrivals - server.rejected) as f64 / span);
+        assert!((accepted - 100.0).abs() < 2.0, "the backend accepts its rate: {accepted}/s");
+        assert!((sent / accepted - k).abs() < 0.05 * k, "K = {k}: {sent:.1}/s sent for {accepted:.1}/s accepted");
+        assert!(r.links["clients->server"].stats.throttled > 100_000, "most attempts never leave the client");
+    }
+}
