@@ -18,6 +18,7 @@
 pub mod breaker;
 pub mod deadline;
 pub mod fallback;
+pub mod hedge;
 pub mod network;
 pub mod rate_limit;
 pub mod retry;
@@ -79,6 +80,9 @@ macro_rules! edge_policy {
             /// Client-side adaptive throttling, the SRE book's formula (default: none).
             #[serde(skip_serializing_if = "crate::edge::throttle::ThrottleSpec::is_off")]
             throttle: $crate::edge::throttle::ThrottleSpec,
+            /// Send a second copy of an attempt not answered after a delay (default: none).
+            #[serde(skip_serializing_if = "crate::edge::hedge::HedgeSpec::is_off")]
+            hedge: $crate::edge::hedge::HedgeSpec,
             /// Delay per direction and loss of attempts on the wire (default: none).
             #[serde(skip_serializing_if = "crate::edge::network::NetworkSpec::is_off")]
             network: $crate::edge::network::NetworkSpec,
@@ -135,6 +139,7 @@ impl Params for EdgePolicy {
         v.group("throttle", &mut self.throttle);
         v.group("breaker", &mut self.breaker);
         v.group("rate_limit", &mut self.rate_limit);
+        v.group("hedge", &mut self.hedge);
         v.group("network", &mut self.network);
         v.group("fallback", &mut self.fallback);
     }
@@ -184,6 +189,8 @@ pub struct LinkStats {
     pub throttled: u64,
     /// Attempts lost on the network (noticed by the caller's timeout).
     pub lost: u64,
+    /// Second copies sent by hedging (also counted in `attempts`).
+    pub hedges: u64,
     /// Attempts currently in flight.
     pub in_flight: u64,
     /// Attempts sent, by attempt number (index 0 = first attempts; the last slot collects
@@ -247,6 +254,8 @@ pub struct Link {
     pub rng_throttle: SimRng,
     /// The network's stream: loss and delays (drawn only while a network is on).
     pub rng_network: SimRng,
+    /// Recent answer times, for a hedge delay at a quantile.
+    pub hedging: hedge::Hedging,
     /// Cut by a fault: attempts are lost on the wire (the caller sees them as dropped).
     pub cut: bool,
     /// Every layer is transparent and the edge whole, as [`Link::refresh`] last found.
@@ -272,6 +281,7 @@ impl Link {
             throttle,
             rng_throttle,
             rng_network,
+            hedging: hedge::Hedging::default(),
             cut: false,
             transparent: false,
         };
@@ -298,6 +308,7 @@ impl Link {
             && rate_limit::transparent(&p.rate_limit)
             && timeout::transparent(p.timeout)
             && network::transparent(&p.network)
+            && hedge::transparent(&p.hedge)
             && deadline::transparent(p.propagate_deadline)
             && !self.cut;
     }
@@ -361,6 +372,9 @@ impl Link {
     #[inline]
     pub fn record(&mut self, outcome: Outcome, duration: Nanos, now: Nanos, kind: AttemptKind) -> Option<Transition> {
         self.stats.record_outcome(outcome);
+        if self.policy.hedge.enabled && outcome == Outcome::Ok {
+            self.hedging.answered(duration);
+        }
         let transition = self.breaker.record(&self.policy.breaker, now, outcome != Outcome::Ok, duration);
         if self.policy.throttle.enabled && matches!(outcome, Outcome::Ok | Outcome::Error) {
             // The backend accepted it (an error is an answer; a refusal or silence is not).

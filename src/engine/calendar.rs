@@ -111,6 +111,8 @@ pub enum TimerTag {
     Deliver,
     /// Network layer (owner: the exchange): an answer reaches its caller.
     AnswerDue,
+    /// Hedge layer (owner: the exchange): the attempt is still unanswered; send its copy.
+    HedgeDue,
     /// Retry layer (owner: the exchange): the backoff has elapsed, send the next attempt.
     RetryDue,
     /// Breaker layer (owner: the edge): the automatic OPEN → HALF_OPEN move.

@@ -261,6 +261,7 @@ impl Net<'_, '_> {
             TimerTag::PermitWait => self.on_permit_wait_over(owner.as_call(), generation),
             TimerTag::Deliver => self.on_delivered(owner.as_call(), generation),
             TimerTag::AnswerDue => self.on_answer_due(owner.as_exchange(), generation),
+            TimerTag::HedgeDue => self.on_hedge_due(owner.as_exchange(), generation),
             TimerTag::RetryDue => self.on_retry_due(owner.as_exchange(), generation),
             TimerTag::BreakerHalfOpen => self.on_breaker_timer(owner.as_entity(), generation),
             TimerTag::SendDue => self.on_send_due(owner.as_exchange(), generation),

@@ -45,6 +45,16 @@ impl Net<'_, '_> {
         if let Some(d) = direct {
             self.source_request_done(d.source, d.counted, class, d.created, outcome, true);
         } else if caller_waiting {
+            // Hedged: the first answer wins, the other copy is abandoned (or cancelled).
+            let e = self.k.exchanges.get_mut(exchange);
+            if e.hedge_call != NONE {
+                let other = if e.call == call { e.hedge_call } else { e.call };
+                (e.call, e.hedge_call) = (NONE, NONE);
+                let link = e.link;
+                if other != NONE {
+                    self.drop_copy(link, other);
+                }
+            }
             // Across a network the answer takes its time to come back (a timeout may beat it).
             let link = self.k.exchanges.get(exchange).link;
             let delay = match self.link_mut(link) {
@@ -61,6 +71,69 @@ impl Net<'_, '_> {
                 let at = self.k.now.saturating_add(delay);
                 self.k.calendar.schedule(at, Event::Timer { tag, owner, generation });
             }
+        }
+    }
+
+    /// The attempt of `ex` is still unanswered after the hedge delay: send its copy.
+    pub(crate) fn on_hedge_due(&mut self, ex: ExchangeId, generation: u32) {
+        let now = self.k.now;
+        let e = *self.k.exchanges.get(ex);
+        // Not if the attempt ended, an answer is already on its way back, or it was hedged.
+        if e.generation != generation || !e.live || e.call == NONE || e.hedge_call != NONE {
+            return;
+        }
+        let Some(link) = self.link_mut(e.link) else { return };
+        link.stats.hedges += 1;
+        link.stats.record_sent(e.attempt);
+        let crossing = if link.policy.network.enabled {
+            network::cross(&link.policy.network, &mut link.rng_network)
+        } else {
+            Crossing::Arrives(0)
+        };
+        let (to, callee_deadline) = (link.to, deadline::callee_deadline(link.policy.propagate_deadline, e.deadline));
+        if link.cut || crossing == Crossing::Lost {
+            // The copy is lost; the original may still answer (its in-flight count goes back).
+            link.stats.in_flight = link.stats.in_flight.saturating_sub(1);
+            return;
+        }
+        let copy = Call {
+            deadline: callee_deadline,
+            origin_deadline: e.origin_deadline,
+            origin_source: e.origin_source,
+            request_id: e.request_id,
+            ..Call::attempt(to, ex, e.class, now, e.attempt > 1)
+        };
+        let call = self.new_call(copy);
+        self.k.exchanges.get_mut(ex).hedge_call = call;
+        match crossing {
+            Crossing::Arrives(0) => {
+                self.arrive(call);
+            }
+            Crossing::Arrives(delay) => {
+                let c = self.k.calls.get_mut(call);
+                c.state = CallState::InFlight;
+                let (owner, tag, generation) = (TimerOwner::call(call), TimerTag::Deliver, c.generation);
+                self.k.calendar.schedule(now.saturating_add(delay), Event::Timer { tag, owner, generation });
+            }
+            Crossing::Lost => {}
+        }
+    }
+
+    /// The losing copy of a hedged attempt: abandoned where it is (cancelled with the edge's
+    /// `cancel_on_timeout`), and no longer in flight on the edge.
+    fn drop_copy(&mut self, link: bevy::ecs::entity::Entity, call: CallId) {
+        let cancel = match self.link_mut(link) {
+            Some(l) => {
+                l.stats.in_flight = l.stats.in_flight.saturating_sub(1);
+                l.policy.cancel_on_timeout
+            }
+            None => false,
+        };
+        match self.k.calls.get(call).state {
+            CallState::Free => {}
+            // Its answer is on its way out: the caller just stops waiting for it.
+            CallState::Answering => self.abandon(call, false),
+            _ => self.abandon(call, cancel),
         }
     }
 
@@ -197,6 +270,14 @@ impl Net<'_, '_> {
         let e = self.k.exchanges.get_mut(ex);
         e.call = call;
         e.answer = None;
+        e.hedge_call = NONE;
+        if let Some(l) = self.link(link_id)
+            && l.policy.hedge.enabled
+        {
+            let at = now.saturating_add(l.hedging.delay(&l.policy.hedge));
+            let (owner, tag) = (TimerOwner::exchange(ex), TimerTag::HedgeDue);
+            self.k.calendar.schedule(at, Event::Timer { tag, owner, generation });
+        }
         match crossing {
             Crossing::Arrives(0) => {
                 self.arrive(call);
@@ -217,6 +298,7 @@ impl Net<'_, '_> {
         let e = self.k.exchanges.get_mut(ex);
         e.generation = e.generation.wrapping_add(1);
         e.call = NONE;
+        e.hedge_call = NONE;
         e.live = false;
         let (link_id, started) = (e.link, e.attempt_started);
         let kind = if e.attempt > 1 {
@@ -285,6 +367,10 @@ impl Net<'_, '_> {
             return;
         }
         let cancel = self.link(e.link).is_some_and(|l| l.policy.cancel_on_timeout);
+        if e.hedge_call != NONE {
+            self.k.exchanges.get_mut(ex).hedge_call = NONE;
+            self.drop_copy(e.link, e.hedge_call);
+        }
         if e.call != NONE {
             self.abandon(e.call, cancel);
         }
@@ -314,6 +400,9 @@ impl Net<'_, '_> {
             if e.holds_retry {
                 link.retry_ended(now);
             }
+        }
+        if e.hedge_call != NONE {
+            self.drop_copy(e.link, e.hedge_call);
         }
         if e.call != NONE {
             self.abandon(e.call, true);

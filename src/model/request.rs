@@ -34,8 +34,9 @@ pub enum CallState {
     InService,
     /// A worker is waiting on a downstream call.
     Downstream,
-    /// Finished at its node but holding that node's worker while blocked at the next one.
-    Forwarding,
+    /// Done at its node (served, refused or dropped); its answer is being sent. A hedged
+    /// attempt's other copy winning meanwhile must not cancel it, only stop waiting for it.
+    Answering,
 }
 
 /// One attempt of a request at one node (it moves along `routes` as a Jackson job does).
@@ -173,6 +174,8 @@ pub struct Exchange {
     pub answer: Option<(Outcome, Option<Nanos>)>,
     /// The logical request's id (see [`Call::request_id`]).
     pub request_id: u64,
+    /// The hedge of the attempt in flight, or `NONE`: the first of the two to answer wins.
+    pub hedge_call: CallId,
 }
 
 /// A record whose generation counter must keep increasing across slot reuse, so that an event

@@ -156,6 +156,7 @@ enum Work {
 fn leave(svc: &mut Service, stats: &mut NodeStats, k: &mut Kernel, call: CallId, label: Label) -> bool {
     let (now, warmup) = (k.now, k.warmup);
     let c = k.calls.get_mut(call);
+    c.state = CallState::Answering;
     if c.counted && !c.labeled {
         stats.label(c.class, label, now - c.arrived);
         if label == Label::Completed && deadline::expired(c.origin_deadline, now) {
@@ -361,7 +362,14 @@ impl Net<'_, '_> {
                     self.drop_call(call);
                     return Admission::Refused;
                 };
+                let generation = self.k.calls.get(call).generation;
                 self.drop_call(victim);
+                // The victim's answer can end this request first (it was the other copy of the
+                // same hedged attempt, which the caller then stops waiting for and cancels).
+                let c = self.k.calls.get(call);
+                if c.state == CallState::Free || c.generation != generation {
+                    return Admission::Refused;
+                }
                 if let Ok((mut s, _)) = self.services.get_mut(node) {
                     if s.gated {
                         let was_empty = s.queue.is_empty();
@@ -482,6 +490,7 @@ impl Net<'_, '_> {
                 retry_after_timeout: false,
                 answer: None,
                 request_id,
+                hedge_call: NONE,
             });
             let c = self.k.calls.get_mut(call);
             c.state = CallState::Downstream;
@@ -646,11 +655,18 @@ impl Net<'_, '_> {
         } else {
             station.lifo.dequeue(&spec.adaptive_lifo, now, |end| queue.pop_entry(end), |victim| dropped.push(victim))
         };
+        let dropped: Vec<(CallId, u32)> = dropped.into_iter().map(|v| (v, self.k.calls.get(v).generation)).collect();
         if let Some(next) = next {
             // Claim the worker before answering the dropped: their callers may send again at once.
             self.start_service(next);
         }
-        for victim in dropped {
+        for (victim, generation) in dropped {
+            // Answering one victim can end another first (the two copies of a hedged attempt),
+            // and its slot may already serve a new request: skip what is no longer the victim.
+            let c = self.k.calls.get(victim);
+            if c.state == CallState::Free || c.generation != generation {
+                continue;
+            }
             self.refuse(victim, RejectReason::Codel, None);
         }
     }
@@ -743,6 +759,7 @@ impl Net<'_, '_> {
     /// Refuses a request that never entered the node (an admission controller said no).
     fn refuse_at_entry(&mut self, call: CallId, reason: RejectReason, retry_after: Option<Nanos>) {
         self.label_call(call, Label::Rejected(reason));
+        self.k.calls.get_mut(call).state = CallState::Answering;
         let node = self.k.calls.get(call).node;
         self.svc_gauges(node);
         self.respond(call, Outcome::Rejected, retry_after);
@@ -756,9 +773,20 @@ impl Net<'_, '_> {
         if let Ok((mut svc, _)) = self.services.get_mut(c.node) {
             svc.exit(c.class);
         }
+        self.k.calls.get_mut(call).state = CallState::Answering;
         self.svc_gauges(c.node);
         if c.caller_waiting && self.caller_has_timeout(c.exchange) {
-            self.k.exchanges.get_mut(c.exchange).call = NONE;
+            // The caller learns nothing; it forgets this copy (a hedge's, or the attempt's own).
+            let e = self.k.exchanges.get_mut(c.exchange);
+            if e.hedge_call == call {
+                e.hedge_call = NONE;
+                let link = e.link;
+                if let Some(l) = self.link_mut(link) {
+                    l.stats.in_flight = l.stats.in_flight.saturating_sub(1);
+                }
+            } else {
+                e.call = NONE;
+            }
             self.free_call(call);
         } else {
             self.respond(call, Outcome::Dropped, None);
@@ -874,7 +902,7 @@ impl Net<'_, '_> {
             // Invalidate its pending service completion, then answer the caller.
             let cm = self.k.calls.get_mut(call);
             cm.generation = cm.generation.wrapping_add(1);
-            cm.state = CallState::Queued;
+            cm.state = CallState::Answering;
             self.respond(call, Outcome::Error, None);
         }
         self.svc_gauges(node);

@@ -315,6 +315,7 @@ impl Net<'_, '_> {
             retry_after_timeout: false,
             answer: None,
             request_id,
+            hedge_call: NONE,
         });
         self.start_attempt(ex);
     }

@@ -94,6 +94,14 @@ fn policy(g: &mut Gen) -> String {
     if g.chance(0.3) {
         let _ = write!(
             s,
+            "hedge: Hedge(delay: {:.3}, quantile: {:.2}), ",
+            0.005 + g.unit() * 0.1,
+            if g.chance(0.5) { 0.9 } else { 0.0 }
+        );
+    }
+    if g.chance(0.3) {
+        let _ = write!(
+            s,
             "network: Network(request: Exponential(mean: {:.3}), response: Uniform(mean: {:.3}, half_width: 0.001), loss: {:.2}), ",
             g.unit() * 0.05,
             0.002 + g.unit() * 0.02,

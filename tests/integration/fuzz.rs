@@ -147,6 +147,12 @@ impl Gen {
         if self.chance(0.15) {
             s.push_str("propagate_deadline: true, ");
         }
+        if self.chance(0.15) {
+            let _ = write!(s, "hedge: Hedge(delay: {}, quantile: {}), ", self.num(0.001, 0.2), self.num(0.0, 0.99));
+        }
+        if self.chance(0.1) {
+            let _ = write!(s, "network: Network(request: {}, loss: {}), ", self.dist(0.0, 0.05), self.num(0.0, 0.3));
+        }
         s
     }
 

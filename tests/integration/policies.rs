@@ -460,3 +460,34 @@ fn adaptive_throttling_sends_about_k_times_what_is_accepted() {
         assert!(r.links["clients->server"].stats.throttled > 100_000, "most attempts never leave the client");
     }
 }
+
+/// Hedging cuts the tail ("The Tail at Scale"): a second copy sent after the 95th percentile of
+/// recent answer times turns a slow first copy into a fast second one, for about 5 % more work;
+/// the losing copies are abandoned work at the server.
+#[test]
+fn hedging_at_the_95th_percentile_cuts_the_tail() {
+    let text = |hedge: &str| {
+        format!(
+            r#"Scenario(title: "hedge", duration: 3000.0, warmup: 100.0, nodes: {{
+                "clients": Source(rate: 20.0, to: "server", {hedge}),
+                "server": Service(workers: 100, service: LogNormal(mean: 0.02, cv: 3.0)),
+            }})"#
+        )
+    };
+    let run = |hedge: &str| {
+        let mut s = sim(&text(hedge), 8);
+        s.run_to_end();
+        s.report()
+    };
+    let (plain, hedged) = (run(""), run("hedge: Hedge(quantile: 0.95)"));
+    let (p, h) = (&plain.nodes["clients"].latency_s, &hedged.nodes["clients"].latency_s);
+    assert!(h.p99 < 0.6 * p.p99, "p99 {:.4} s hedged against {:.4} s", h.p99, p.p99);
+    let link = &hedged.links["clients->server"].stats;
+    let extra = link.hedges as f64 / (link.attempts - link.hedges) as f64;
+    assert!((0.03..0.08).contains(&extra), "about 5 % of attempts get a copy: {extra:.3}");
+    assert!(link.in_flight <= 3, "no copy is left counted in flight (only requests still going at the end): {link:?}");
+    assert!(hedged.nodes["server"].abandoned > 0, "the losing copies are abandoned work");
+    // Every request is still answered once (up to the few still going at the end).
+    let (a, b) = (hedged.nodes["clients"].completed as i64, plain.nodes["clients"].completed as i64);
+    assert!((a - b).abs() <= 3, "{a} answered hedged, {b} without");
+}
