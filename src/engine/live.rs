@@ -187,9 +187,23 @@ impl Sim {
             out.push(LiveField {
                 key: "in_flight",
                 label: format!("->{to} in flight"),
-                edge: Some(to),
+                edge: Some(to.clone()),
                 value: LiveValue::Count(link.stats.in_flight),
             });
+            // What the edge's layers did, once they have done something.
+            let st = &link.stats;
+            for (key, what, n) in [
+                ("hedges", "hedges", st.hedges),
+                ("lost", "lost", st.lost),
+                ("retry_budget_exhausted", "retries refused", st.retry_budget_exhausted),
+                ("throttled", "throttled", st.throttled),
+                ("deadline_exceeded", "past deadline", st.deadline_exceeded),
+            ] {
+                if n > 0 {
+                    let (label, edge) = (format!("->{to} {what}"), Some(to.clone()));
+                    out.push(LiveField { key, label, edge, value: LiveValue::Count(n) });
+                }
+            }
         }
         // Rates over the last sample interval, as the plots show them.
         let last = self.series(node).last().copied().unwrap_or_default();
@@ -204,6 +218,17 @@ impl Sim {
         if let Some(stats) = world.get::<NodeStats>(e) {
             // Work finished after its caller gave up: busy workers producing nothing of use.
             out.push(field("abandoned", "abandoned", LiveValue::Count(stats.counters.abandoned)));
+            let c = &stats.counters;
+            for (key, label, n) in [
+                ("duplicates", "duplicates", c.duplicates),
+                ("replayed", "replayed", c.replayed),
+                ("deadline_dropped", "expired dropped", c.deadline_dropped),
+                ("late", "late", c.late),
+            ] {
+                if n > 0 {
+                    out.push(field(key, label, LiveValue::Count(n)));
+                }
+            }
         }
         out
     }
