@@ -134,7 +134,9 @@ fn start_on(
             &svc.spec.idempotency.replay
         }
     };
-    let d = dist.sample_nanos(&mut svc.rng_service, svc.spec.slowdown);
+    // Contention only at gated nodes (a node with it on is one): the fast paths pay nothing.
+    let factor = if svc.gated { svc.spec.slowdown * svc.spec.contention.slowdown(svc.busy) } else { svc.spec.slowdown };
+    let d = dist.sample_nanos(&mut svc.rng_service, factor);
     calendar.schedule(now.saturating_add(d), Event::ServiceDone { call, generation: c.generation });
 }
 

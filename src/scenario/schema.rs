@@ -18,6 +18,7 @@ use crate::edge_policy;
 use crate::model::dist::Dist;
 use crate::params::{Choice, Field, Params, Visitor};
 use crate::station::concurrency::ConcurrencySpec;
+use crate::station::contention::ContentionSpec;
 use crate::station::degrade::DegradeSpec;
 use crate::station::entry_gate::EntryGateSpec;
 use crate::station::idempotency::IdempotencySpec;
@@ -210,6 +211,9 @@ pub struct ServiceSpec {
     /// Idempotency keys: a repeated request is answered from its stored result.
     #[serde(default, skip_serializing_if = "IdempotencySpec::is_off")]
     pub idempotency: IdempotencySpec,
+    /// Contention past a knee (the Universal Scalability Law's σ and κ).
+    #[serde(default, skip_serializing_if = "ContentionSpec::is_off")]
+    pub contention: ContentionSpec,
 }
 
 fn one_u32() -> u32 {
@@ -253,6 +257,7 @@ impl Params for ServiceSpec {
         v.group("concurrency", &mut self.concurrency);
         v.group("degrade", &mut self.degrade);
         v.group("idempotency", &mut self.idempotency);
+        v.group("contention", &mut self.contention);
     }
 }
 

@@ -25,6 +25,7 @@
 pub mod adaptive_lifo;
 pub mod codel;
 pub mod concurrency;
+pub mod contention;
 pub mod degrade;
 pub mod entry_gate;
 pub mod idempotency;
@@ -119,6 +120,7 @@ impl Station {
             && spec.concurrency.pools.is_empty()
             && !spec.degrade.enabled
             && !spec.idempotency.enabled
+            && !spec.contention.enabled
             && !matches!(spec.queue.discipline, Discipline::Codel | Discipline::AdaptiveLifo)
     }
 
