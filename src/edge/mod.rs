@@ -392,6 +392,12 @@ impl Link {
         transition
     }
 
+    /// Whether any layer has a reading to show (a budget, a throttle or a rate limit is on).
+    pub fn has_readings(&self) -> bool {
+        let p = &self.policy;
+        !p.retry_budget.is_off() || p.throttle.enabled || p.rate_limit.enabled
+    }
+
     /// The live state of the edge's layers that are on, for cards and the policies plot (the
     /// list depends on the policy alone, so series points keep them by position).
     pub fn readings(&self, now: Nanos) -> Vec<crate::station::Reading> {

@@ -382,14 +382,24 @@ impl Net<'_, '_> {
         let level = |l: &Link| if l.policy.breaker.enabled { l.breaker.state.level() } else { 0.0 };
         let (links, index) = (&self.links, self.index);
         for (svc, mut stats) in &mut self.services {
-            let edges: Vec<&Link> = svc.links.iter().filter_map(|l| links.get(*l).ok()).collect();
-            let worst = edges.iter().map(|l| level(l)).fold(0.0, f64::max);
-            let readings = node_readings(Some(&svc), &edges, index, t);
-            stats.sample(t, warmup, span, worst, Readings::from_values(readings.iter().map(Reading::level)));
+            let worst = svc.links.iter().filter_map(|l| links.get(*l).ok()).map(level).fold(0.0, f64::max);
+            // Only a node with policy readings builds them: a plain node's sample allocates nothing.
+            let has_readings = svc.gated || svc.links.iter().filter_map(|l| links.get(*l).ok()).any(Link::has_readings);
+            let readings = if has_readings {
+                let edges: Vec<&Link> = svc.links.iter().filter_map(|l| links.get(*l).ok()).collect();
+                Readings::from_values(node_readings(Some(&svc), &edges, index, t).iter().map(Reading::level))
+            } else {
+                Readings::default()
+            };
+            stats.sample(t, warmup, span, worst, readings);
         }
         for (_, mut stats, link) in &mut self.sources {
-            let readings = node_readings(None, &[&link], index, t);
-            stats.sample(t, warmup, span, level(&link), Readings::from_values(readings.iter().map(Reading::level)));
+            let readings = if link.has_readings() {
+                Readings::from_values(node_readings(None, &[&link], index, t).iter().map(Reading::level))
+            } else {
+                Readings::default()
+            };
+            stats.sample(t, warmup, span, level(&link), readings);
         }
     }
 

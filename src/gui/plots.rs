@@ -379,8 +379,7 @@ fn plot_one(
                 p.line(Line::new(name, PlotPoints::new(pts)).color(colour).style(style).width(1.5));
             }
         }
-        // Keep 0 on the axis and give an empty plot a sensible height.
-        p.line(Line::new("", PlotPoints::new(vec![[range.0, 0.0]])).color(Color32::TRANSPARENT));
+        keep_zero(p, range);
     })
 }
 
@@ -406,8 +405,13 @@ fn policy_lines(
                 p.line(line.color(state.colours.colour(n)).style(style).width(1.5));
             }
         }
-        p.line(Line::new("", PlotPoints::new(vec![[range.0, 0.0]])).color(Color32::TRANSPARENT));
+        keep_zero(p, range);
     })
+}
+
+/// Keeps 0 on the y axis and gives an empty plot a sensible height.
+fn keep_zero(p: &mut egui_plot::PlotUi<'_>, range: (f64, f64)) {
+    p.line(Line::new("", PlotPoints::new(vec![[range.0, 0.0]])).color(Color32::TRANSPARENT));
 }
 
 /// The y axis's title: "title (unit)", or only the unit when that would not fit along a plot

@@ -105,6 +105,11 @@ impl Net<'_, '_> {
         };
         let call = self.new_call(copy);
         self.k.exchanges.get_mut(ex).hedge_call = call;
+        self.deliver(call, crossing);
+    }
+
+    /// Puts `call` across the edge: it arrives now, or travels the network's delay first.
+    fn deliver(&mut self, call: CallId, crossing: Crossing) {
         match crossing {
             Crossing::Arrives(0) => {
                 self.arrive(call);
@@ -113,10 +118,25 @@ impl Net<'_, '_> {
                 let c = self.k.calls.get_mut(call);
                 c.state = CallState::InFlight;
                 let (owner, tag, generation) = (TimerOwner::call(call), TimerTag::Deliver, c.generation);
-                self.k.calendar.schedule(now.saturating_add(delay), Event::Timer { tag, owner, generation });
+                self.k.calendar.schedule(self.k.now.saturating_add(delay), Event::Timer { tag, owner, generation });
             }
             Crossing::Lost => {}
         }
+    }
+
+    /// Whether the request of `ex` is past its deadline, in which case nothing more is sent:
+    /// the attempt ends as a timeout and the edge counts it (`deadline_exceeded`).
+    fn past_deadline(&mut self, ex: ExchangeId) -> bool {
+        let e = self.k.exchanges.get(ex);
+        if !deadline::expired(e.deadline, self.k.now) {
+            return false;
+        }
+        let link_id = e.link;
+        if let Some(link) = self.link_mut(link_id) {
+            link.stats.deadline_exceeded += 1;
+        }
+        self.attempt_outcome(ex, Outcome::Timeout, None);
+        true
     }
 
     /// The losing copy of a hedged attempt: abandoned where it is (cancelled with the edge's
@@ -168,16 +188,11 @@ impl Net<'_, '_> {
     /// a shaper lets it go).
     pub(crate) fn start_attempt(&mut self, ex: ExchangeId) {
         let now = self.k.now;
-        let e = self.k.exchanges.get_mut(ex);
-        if deadline::expired(e.deadline, now) {
-            // Past the request's deadline nothing is sent, a retry after its backoff included.
-            let link_id = e.link;
-            if let Some(link) = self.link_mut(link_id) {
-                link.stats.deadline_exceeded += 1;
-            }
-            self.attempt_outcome(ex, Outcome::Timeout, None);
+        // Past the request's deadline nothing is sent, a retry after its backoff included.
+        if self.past_deadline(ex) {
             return;
         }
+        let e = self.k.exchanges.get_mut(ex);
         e.attempt += 1;
         let (link_id, attempt, class, origin, counted) = (e.link, e.attempt, e.class, e.origin, e.counted);
         let request = Request::of(class, &self.k.classes);
@@ -220,16 +235,11 @@ impl Net<'_, '_> {
     /// request's deadline; past it, nothing is sent).
     fn send_attempt(&mut self, ex: ExchangeId) {
         let now = self.k.now;
-        let e = self.k.exchanges.get_mut(ex);
-        if deadline::expired(e.deadline, now) {
-            // A shaper held it past the deadline: it is not sent after all.
-            let link_id = e.link;
-            if let Some(link) = self.link_mut(link_id) {
-                link.stats.deadline_exceeded += 1;
-            }
-            self.attempt_outcome(ex, Outcome::Timeout, None);
+        // A shaper may have held it past the deadline: then it is not sent after all.
+        if self.past_deadline(ex) {
             return;
         }
+        let e = self.k.exchanges.get_mut(ex);
         e.attempt_started = now;
         e.generation = e.generation.wrapping_add(1);
         e.call = NONE;
@@ -278,18 +288,7 @@ impl Net<'_, '_> {
             let (owner, tag) = (TimerOwner::exchange(ex), TimerTag::HedgeDue);
             self.k.calendar.schedule(at, Event::Timer { tag, owner, generation });
         }
-        match crossing {
-            Crossing::Arrives(0) => {
-                self.arrive(call);
-            }
-            Crossing::Arrives(delay) => {
-                let c = self.k.calls.get_mut(call);
-                c.state = CallState::InFlight;
-                let (owner, tag, generation) = (TimerOwner::call(call), TimerTag::Deliver, c.generation);
-                self.k.calendar.schedule(now.saturating_add(delay), Event::Timer { tag, owner, generation });
-            }
-            Crossing::Lost => {}
-        }
+        self.deliver(call, crossing);
     }
 
     /// The attempt in flight of `ex` ended with `outcome`.
