@@ -39,9 +39,27 @@ pub fn write_csv(sim: &Sim, dir: &Path) -> anyhow::Result<()> {
             "node `{}` does not make a file name inside the folder; rename it",
             name.escape_debug()
         );
-        let mut w = csv::Writer::from_path(dir.join(&file))?;
+        // The fixed columns come from `Point` itself; the node's policy readings (a limit, its
+        // memory, tokens…) follow as one column each, named by their labels. The csv crate
+        // cannot flatten, so each serialized row is read back and extended.
+        let mut fixed = csv::Writer::from_writer(Vec::new());
         for p in sim.series(&name) {
-            w.serialize(p)?;
+            fixed.serialize(p)?;
+        }
+        let fixed = fixed.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let names = sim.reading_names(&name);
+        let mut rows = csv::ReaderBuilder::new().has_headers(false).from_reader(fixed.as_slice());
+        let mut w = csv::Writer::from_path(dir.join(&file))?;
+        for (i, row) in rows.records().enumerate() {
+            let mut row = row?;
+            if i == 0 {
+                names.iter().for_each(|(_, label)| row.push_field(label));
+            } else if let Some(p) = sim.series(&name).get(i - 1) {
+                for j in 0..names.len() {
+                    row.push_field(&p.readings.get(j).map(|v| v.to_string()).unwrap_or_default());
+                }
+            }
+            w.write_record(&row)?;
         }
         w.flush()?;
     }

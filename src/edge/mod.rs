@@ -1,8 +1,8 @@
 //! The caller's side of an edge: its policy layers, composed as tower composes layers.
 //!
 //! ```text
-//!   request ──▶ Fallback ──▶ Retry (+ budget) ──▶ Throttle ──▶ Breaker ──▶ RateLimit ──▶ Timeout ──▶ callee
-//!   answer  ◀── Fallback ◀── Retry (+ budget) ◀── Throttle ◀── Breaker ◀─────────────── Timeout ◀──
+//!   request ──▶ Fallback ──▶ Retry (+ budget) ──▶ Throttle ──▶ Breaker ──▶ AdaptiveLimit ──▶ RateLimit ──▶ Timeout ──▶ callee
+//!   answer  ◀── Fallback ◀── Retry (+ budget) ◀── Throttle ◀── Breaker ◀── AdaptiveLimit ◀─────────────── Timeout ◀──
 //! ```
 //!
 //! Each layer is one file: its spec (as written in the scenario, with defaults and docs), its
@@ -15,6 +15,7 @@
 //! Adding a layer: write its file, add its field to [`edge_policy!`], and give it its place in
 //! the three composition functions below.
 
+pub mod adaptive_limit;
 pub mod breaker;
 pub mod deadline;
 pub mod fallback;
@@ -51,6 +52,9 @@ pub enum Outcome {
     RateLimited,
     /// Rejected locally by client-side adaptive throttling: never sent.
     Throttled,
+    /// Refused by the edge's adaptive concurrency limit (Netflix's `LimitExceededException`):
+    /// never sent.
+    LimitExceeded,
 }
 
 /// Declares a struct that carries an edge's policy: the struct's own fields, then one field per
@@ -92,6 +96,9 @@ macro_rules! edge_policy {
             /// A client-side token bucket: refuse or delay attempts over the rate (default: none).
             #[serde(skip_serializing_if = "crate::station::rate_limit::RateLimitSpec::is_off")]
             rate_limit: $crate::edge::rate_limit::RateLimitSpec,
+            /// A client-side adaptive concurrency limit on attempts in flight (default: none).
+            #[serde(skip_serializing_if = "crate::station::adaptive_limit::AdaptiveLimitSpec::is_off")]
+            adaptive_limit: $crate::edge::adaptive_limit::AdaptiveLimitSpec,
         );
     };
     (@emit [$($meta:tt)*] $name:ident [$($own:tt)*] $( $(#[$fmeta:meta])* $field:ident : $ty:ty ),* $(,)?) => {
@@ -138,6 +145,7 @@ impl Params for EdgePolicy {
         v.group("retry_budget", &mut self.retry_budget);
         v.group("throttle", &mut self.throttle);
         v.group("breaker", &mut self.breaker);
+        v.group("adaptive_limit", &mut self.adaptive_limit);
         v.group("rate_limit", &mut self.rate_limit);
         v.group("hedge", &mut self.hedge);
         v.group("network", &mut self.network);
@@ -172,6 +180,8 @@ pub struct LinkStats {
     pub timeouts: u64,
     /// Calls refused by the open breaker (never sent).
     pub breaker_rejected: u64,
+    /// Attempts refused by the edge's adaptive concurrency limit (never sent).
+    pub limited: u64,
     /// Attempts refused by the edge's rate limit (never sent), and attempts it held back, with
     /// the total time they were held.
     pub rate_limited: u64,
@@ -216,7 +226,7 @@ impl LinkStats {
             Outcome::Rejected => self.rejected += 1,
             Outcome::Dropped => self.dropped += 1,
             Outcome::Timeout => self.timeouts += 1,
-            Outcome::BreakerOpen | Outcome::RateLimited | Outcome::Throttled => {}
+            Outcome::BreakerOpen | Outcome::RateLimited | Outcome::Throttled | Outcome::LimitExceeded => {}
         }
     }
 }
@@ -254,6 +264,9 @@ pub struct Link {
     pub rng_throttle: SimRng,
     /// The network's stream: loss and delays (drawn only while a network is on).
     pub rng_network: SimRng,
+    /// The adaptive concurrency limit and its stream (probe jitter, drawn only while it is on).
+    pub limit: adaptive_limit::AdaptiveLimit,
+    pub rng_limit: SimRng,
     /// Recent answer times, for a hedge delay at a quantile.
     pub hedging: hedge::Hedging,
     /// Cut by a fault: attempts are lost on the wire (the caller sees them as dropped).
@@ -263,9 +276,11 @@ pub struct Link {
 }
 
 impl Link {
-    /// The streams draw the backoff jitter, the adaptive throttle's coin and the network.
-    pub fn new(name: String, from: Entity, to: Entity, policy: EdgePolicy, streams: [SimRng; 3]) -> Self {
-        let [rng, rng_throttle, rng_network] = streams;
+    /// The streams draw the backoff jitter, the adaptive throttle's coin, the network and the
+    /// adaptive limit's probes.
+    pub fn new(name: String, from: Entity, to: Entity, policy: EdgePolicy, streams: [SimRng; 4]) -> Self {
+        let [rng, rng_throttle, rng_network, rng_limit] = streams;
+        let limit = adaptive_limit::AdaptiveLimit::new(&policy.adaptive_limit);
         let (breaker, stats, limiter) = (Breaker::default(), LinkStats::default(), RateLimiter::new());
         let (budget, throttle) = (RetryBudget::new(), Throttle::new());
         let mut link = Self {
@@ -281,6 +296,8 @@ impl Link {
             throttle,
             rng_throttle,
             rng_network,
+            limit,
+            rng_limit,
             hedging: hedge::Hedging::default(),
             cut: false,
             transparent: false,
@@ -305,6 +322,7 @@ impl Link {
             && retry_budget::transparent(&p.retry_budget)
             && throttle::transparent(&p.throttle)
             && breaker::transparent(&p.breaker)
+            && adaptive_limit::transparent(&p.adaptive_limit)
             && rate_limit::transparent(&p.rate_limit)
             && timeout::transparent(p.timeout)
             && network::transparent(&p.network)
@@ -343,6 +361,13 @@ impl Link {
             self.stats.breaker_rejected += 1;
             return (Admit::Refuse(Outcome::BreakerOpen), transition);
         }
+        let adaptive = &self.policy.adaptive_limit;
+        if adaptive.enabled
+            && !self.limit.try_acquire(adaptive, now, u32::try_from(self.stats.in_flight).unwrap_or(u32::MAX))
+        {
+            self.stats.limited += 1;
+            return (Admit::Refuse(Outcome::LimitExceeded), transition);
+        }
         let limit = &self.policy.rate_limit;
         let admit = if limit.enabled {
             match self.limiter.admit(limit, key(limit), now) {
@@ -376,6 +401,15 @@ impl Link {
             self.hedging.answered(duration);
         }
         let transition = self.breaker.record(&self.policy.breaker, now, outcome != Outcome::Ok, duration);
+        let adaptive = &self.policy.adaptive_limit;
+        if adaptive.enabled
+            && let Some(dropped) = adaptive_limit::sample_of(outcome)
+        {
+            // In flight when it was sent is not kept per attempt: those still out plus this one.
+            let inflight = u32::try_from(self.stats.in_flight.saturating_add(1)).unwrap_or(u32::MAX);
+            let u = unit(&mut self.rng_limit);
+            self.limit.on_sample(adaptive, now, duration, inflight, dropped, u);
+        }
         if self.policy.throttle.enabled && matches!(outcome, Outcome::Ok | Outcome::Error) {
             // The backend accepted it (an error is an answer; a refusal or silence is not).
             self.throttle.record_accept(&self.policy.throttle, now);
@@ -395,7 +429,7 @@ impl Link {
     /// Whether any layer has a reading to show (a budget, a throttle or a rate limit is on).
     pub fn has_readings(&self) -> bool {
         let p = &self.policy;
-        !p.retry_budget.is_off() || p.throttle.enabled || p.rate_limit.enabled
+        !p.retry_budget.is_off() || p.throttle.enabled || p.rate_limit.enabled || p.adaptive_limit.enabled
     }
 
     /// The live state of the edge's layers that are on, for cards and the policies plot (the
@@ -411,6 +445,11 @@ impl Link {
         if self.policy.throttle.enabled {
             let value = self.throttle.reject_probability(&self.policy.throttle, now);
             out.push(Reading::Gauge { key: "throttle", label: "throttle".into(), value, max: Some(1.0) });
+        }
+        let adaptive = &self.policy.adaptive_limit;
+        if adaptive.enabled {
+            let (value, max) = (f64::from(self.limit.limit()), Some(f64::from(adaptive.max_limit())));
+            out.push(Reading::Gauge { key: "edge_limit", label: "limit".into(), value, max });
         }
         let limit = &self.policy.rate_limit;
         if limit.enabled {

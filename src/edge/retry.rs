@@ -123,6 +123,7 @@ impl Params for RetryOn<'_> {
             ("breaker_open", Outcome::BreakerOpen),
             ("rate_limited", Outcome::RateLimited),
             ("throttled", Outcome::Throttled),
+            ("limit_exceeded", Outcome::LimitExceeded),
         ] {
             let mut on = self.0.contains(&outcome);
             v.field(name, Field::Flag(&mut on), "retry this outcome");

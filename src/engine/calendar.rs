@@ -119,6 +119,9 @@ pub enum TimerTag {
     BreakerHalfOpen,
     /// Rate-limit layer with `excess: Delay` (owner: the exchange): the shaper lets the attempt go.
     SendDue,
+    /// A service's controllers (owner: the node): an adaptive rate's control interval, an
+    /// autoscaler's evaluation or a worker becoming ready, an OOM kill or a restart.
+    Control,
 }
 
 #[derive(Clone, Copy, Debug)]

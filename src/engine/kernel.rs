@@ -265,6 +265,7 @@ impl Net<'_, '_> {
             TimerTag::RetryDue => self.on_retry_due(owner.as_exchange(), generation),
             TimerTag::BreakerHalfOpen => self.on_breaker_timer(owner.as_entity(), generation),
             TimerTag::SendDue => self.on_send_due(owner.as_exchange(), generation),
+            TimerTag::Control => self.on_control(owner.as_entity(), generation),
         }
     }
 
@@ -456,10 +457,13 @@ impl Net<'_, '_> {
     /// The first broken rule across the fields of `node`'s parameters, if any: what a single
     /// field's bounds cannot say (the scenario checker applies the same rules to files).
     fn spec_error(&self, node: Entity) -> Option<String> {
+        use crate::scenario::rules;
+        // An edge's live policy is its link's (the spec's copy is written back on export).
         let broken = if let Ok((svc, _)) = self.services.get(node) {
-            crate::scenario::rules::service(&svc.spec)
-        } else if let Ok((src, _, _)) = self.sources.get(node) {
-            crate::scenario::rules::source(&src.spec)
+            let calls = svc.links.iter().filter_map(|l| self.links.get(*l).ok()).find_map(|l| rules::edge(&l.policy));
+            calls.or_else(|| rules::service(&svc.spec))
+        } else if let Ok((src, _, link)) = self.sources.get(node) {
+            rules::edge(&link.policy).or_else(|| rules::source(&src.spec))
         } else {
             None
         };

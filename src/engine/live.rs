@@ -91,7 +91,7 @@ impl Fault {
 /// controllers' (a service's), then each outgoing edge's, labelled with the callee.
 pub(crate) fn node_readings(service: Option<&Service>, links: &[&Link], index: &NodeIndex, now: u64) -> Vec<Reading> {
     let mut out = match service {
-        Some(s) if s.gated => s.station.readings(&s.spec, now, s.inside),
+        Some(s) if s.gated => s.station.readings(&s.spec, now, s.gauges()),
         _ => Vec::new(),
     };
     for link in links {
@@ -137,7 +137,7 @@ impl Sim {
                 out.push(field("up", "node", LiveValue::State { name: "DOWN", level: 2 }));
             }
             let now = world.resource::<Kernel>().now;
-            for reading in s.station.readings(&s.spec, now, s.inside) {
+            for reading in s.station.readings(&s.spec, now, s.gauges()) {
                 out.push(match reading {
                     Reading::Gauge { key, label, value, max } => field(key, &label, LiveValue::Gauge { value, max }),
                     Reading::State { key, label, name, level } => field(key, &label, LiveValue::State { name, level }),
@@ -247,6 +247,14 @@ impl Sim {
             None => world.get::<Link>(e).into_iter().collect(),
         };
         node_readings(service, &links, index, now).iter().map(Reading::names).collect()
+    }
+
+    /// The policy reading of `node` labelled `label` (as [`Sim::reading_names`] lists it, e.g.
+    /// `limit`, `memory MB`, `->db limit`) over the run: `(t, value)` for each series point that
+    /// has it. Empty if the node has no such reading.
+    pub fn reading_series(&self, node: &str, label: &str) -> Vec<(f64, f64)> {
+        let Some(i) = self.reading_names(node).iter().position(|(_, l)| l == label) else { return Vec::new() };
+        self.series(node).iter().filter_map(|p| p.readings.get(i).map(|v| (p.t, v))).collect()
     }
 
     /// Faults and scripted changes in force at `node` now: a slowdown, a crash, a source's rate

@@ -37,14 +37,35 @@ pub enum LogEvent {
     RunStopped { reason: String },
     /// Priority shedding changed what it refuses (an episode begins, deepens or ends).
     Shedding { from: ShedState, to: ShedState },
+    /// The node's memory passed its limit: the OOM killer ended it (everything inside is lost);
+    /// it restarts after `restart_in_s` (CrashLoopBackOff).
+    OomKilled { used_mb: f64, restart_in_s: f64 },
+    /// The autoscaler decided on a new worker count (new workers serve after the provisioning
+    /// delay; removed ones go at once).
+    Scaled { from: u32, to: u32 },
+    /// Workers the autoscaler asked for finished provisioning and serve from now.
+    WorkersReady { count: u32, workers: u32 },
 }
 
 impl LogEvent {
+    /// Whether it belongs in the report's `incidents`: what happened to a node or an edge, not
+    /// a parameter change (the report's `timeline`) nor a queue-full or shedding episode (many,
+    /// and summed in the counters).
+    pub fn is_incident(&self) -> bool {
+        !matches!(
+            self,
+            LogEvent::Changed { .. } | LogEvent::QueueFull | LogEvent::QueueRoom | LogEvent::Shedding { .. }
+        )
+    }
+
     /// How much a room should notice it: 0 routine, 1 a warning (queue full), 2 a failure
     /// (a breaker opening, a crash).
     pub fn severity(&self) -> u8 {
         match self {
-            LogEvent::Crashed | LogEvent::RunStopped { .. } | LogEvent::Breaker { to: BreakerState::Open, .. } => 2,
+            LogEvent::Crashed
+            | LogEvent::OomKilled { .. }
+            | LogEvent::RunStopped { .. }
+            | LogEvent::Breaker { to: BreakerState::Open, .. } => 2,
             LogEvent::QueueFull | LogEvent::Shedding { to: ShedState::CriticalOnly, .. } => 1,
             _ => 0,
         }
@@ -62,6 +83,11 @@ impl fmt::Display for LogEvent {
             LogEvent::Changed { path, value } => write!(f, "set {path} = {value}"),
             LogEvent::RunStopped { reason } => f.write_str(reason),
             LogEvent::Shedding { from, to } => write!(f, "shedding: {} -> {}", from.name(), to.name()),
+            LogEvent::OomKilled { used_mb, restart_in_s } => {
+                write!(f, "OOM-killed at {used_mb:.0} MB; restarts in {restart_in_s:.0} s")
+            }
+            LogEvent::Scaled { from, to } => write!(f, "autoscaler: {from} -> {to} workers"),
+            LogEvent::WorkersReady { count, workers } => write!(f, "{count} new worker(s) ready: {workers} serving"),
         }
     }
 }

@@ -20,7 +20,7 @@ use super::time::{Nanos, nanos_to_secs, secs_to_nanos};
 use super::{SimPlugin, SimSchedule};
 use crate::edge::Link;
 use crate::edge::breaker::BreakerState;
-use crate::metrics::report::{AppliedChange, LinkReport, NodeReport, Report};
+use crate::metrics::report::{AppliedChange, Incident, LinkReport, NodeReport, Report};
 use crate::metrics::series::Point;
 use crate::metrics::stats::NodeStats;
 use crate::model::service::Service;
@@ -406,7 +406,7 @@ impl Sim {
             let service = world.get::<Service>(e);
             let kind = if service.is_some() { "service" } else { "source" };
             let mut report = NodeReport::new(kind, stats, k.now, k.warmup, &class_names, &tenants);
-            report.policies = service.and_then(|s| s.station.report(&s.spec));
+            report.policies = service.and_then(|s| s.station.report(&s.spec, k.now));
             nodes.insert(name.clone(), report);
         }
         let links = index
@@ -450,6 +450,12 @@ impl Sim {
                     set: format!("{} = {}", e.path, e.value),
                     origin: e.origin,
                 })
+                .collect(),
+            incidents: k
+                .log
+                .iter()
+                .filter(|e| e.event.is_incident())
+                .map(|e| Incident { at_s: nanos_to_secs(e.at), node: e.subject.clone(), what: e.event.clone() })
                 .collect(),
             errors: k.errors.clone(),
             stopped: k.limits.stopped.as_ref().map(ToString::to_string),

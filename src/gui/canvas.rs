@@ -468,7 +468,7 @@ impl CardContent {
         }
         for f in &self.fields {
             s.push_str("; ");
-            s.push_str(&format!("{} {}", f.label, value_text(&f.value)));
+            s.push_str(&format!("{} {}", f.label, value_text(f.key, &f.value)));
         }
         s
     }
@@ -509,11 +509,13 @@ impl CardContent {
     }
 }
 
-/// A value as the card writes it.
-fn value_text(v: &LiveValue) -> String {
+/// A value as the card writes it (`key` is the field's: an unbounded queue reads `/∞`, a
+/// reading without a ceiling — a rate, workers starting — just its value).
+fn value_text(key: &str, v: &LiveValue) -> String {
     match v {
         LiveValue::Gauge { value, max: Some(m) } => format!("{}/{}", number(*value), number(*m)),
-        LiveValue::Gauge { value, max: None } => format!("{}/∞", number(*value)),
+        LiveValue::Gauge { value, max: None } if key == "queue" => format!("{}/∞", number(*value)),
+        LiveValue::Gauge { value, max: None } => number(*value),
         LiveValue::Count(n) => number(*n as f64),
         LiveValue::Rate(r) => format!("{}/s", number(*r)),
         LiveValue::State { name, .. } => (*name).to_string(),
@@ -680,7 +682,7 @@ fn draw_card(painter: &egui::Painter, r: Rect, c: &CardContent, selected: bool, 
             Some(m) => gauge_bar(&painter, bar, value, m),
             None => gauge_bar(&painter, bar, value, value.max(100.0)),
         }
-        let text = painter.layout_no_wrap(value_text(&f.value), FontId::proportional(size), TEXT);
+        let text = painter.layout_no_wrap(value_text(f.key, &f.value), FontId::proportional(size), TEXT);
         painter.galley(pos2(r.right() - pad - text.size().x, y), text, TEXT);
         y += 14.0 * z;
     }

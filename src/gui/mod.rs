@@ -445,6 +445,18 @@ mod tests {
             }
         }
         assert!(checked > 10, "the scan found the interface's symbols ({checked})");
+        // The shipped scenarios' titles, descriptions and notes are drawn in the side panel.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "ron")) {
+            let text = std::fs::read_to_string(file).unwrap();
+            for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for c in line.chars().filter(|c| !c.is_ascii()) {
+                    assert!(has_glyph(c), "{}: no glyph for {c:?} in {line:?}", file.display());
+                }
+            }
+        }
     }
 
     #[test]

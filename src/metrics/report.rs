@@ -126,6 +126,15 @@ pub struct AppliedChange {
     pub origin: crate::engine::kernel::EntryOrigin,
 }
 
+/// One entry of the report's `incidents`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Incident {
+    pub at_s: f64,
+    /// The node or edge (`from->to`) it happened at.
+    pub node: String,
+    pub what: crate::engine::log::LogEvent,
+}
+
 /// The whole report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Report {
@@ -144,6 +153,12 @@ pub struct Report {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub amplification: BTreeMap<String, BTreeMap<String, f64>>,
     pub timeline: Vec<AppliedChange>,
+    /// What happened to the nodes over the run, in time order: crashes and restarts, OOM kills,
+    /// the autoscaler's decisions and workers becoming ready, breaker transitions (the engine's
+    /// log without parameter changes and queue-full or shedding episodes; the most recent
+    /// entries if the log outgrew its cap).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<Incident>,
     /// Timeline entries that could not be applied.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,

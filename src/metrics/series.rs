@@ -1,7 +1,7 @@
 //! Time series on a fixed sim-time step, with bounded memory.
 //!
-//! Each node keeps at most [`MAX_POINTS`] points. When the buffer fills, neighbouring points are
-//! merged pairwise and the step doubles (counts add, averages average, maxima take the max,
+//! Each node keeps at most [`MAX_POINTS`] completed points, and the one still being merged. When
+//! the buffer fills, neighbouring points are merged pairwise and the step doubles (counts add, averages average, maxima take the max,
 //! quantiles take the count-weighted mean): an arbitrarily long run costs the same memory as a
 //! short one, and the series still covers the whole run.
 //!
@@ -195,7 +195,10 @@ pub fn to_f64(x: u128) -> f64 {
 /// A bounded series of [`Point`]s.
 #[derive(Clone, Debug)]
 pub struct Series {
+    /// Completed points, then (when `open`) the one still being merged, so the series always
+    /// reaches the last sample.
     points: Vec<Point>,
+    open: bool,
     /// Raw samples merged into one point (doubles at each compaction).
     factor: u32,
     pending: Option<Point>,
@@ -205,11 +208,12 @@ pub struct Series {
 
 impl Series {
     pub fn new(base_step: Nanos) -> Self {
-        Self { points: Vec::new(), factor: 1, pending: None, pending_n: 0, base_step }
+        Self { points: Vec::new(), open: false, factor: 1, pending: None, pending_n: 0, base_step }
     }
 
     /// Appends one raw sample (covering one base step).
     pub fn push(&mut self, p: Point) {
+        self.close_tail();
         let merged = match self.pending.take() {
             Some(prev) => Point::merge(&prev, &p),
             None => p,
@@ -217,16 +221,34 @@ impl Series {
         self.pending_n += 1;
         if self.pending_n < self.factor {
             self.pending = Some(merged);
-            return;
+        } else {
+            self.pending_n = 0;
+            self.emit(merged);
         }
-        self.pending_n = 0;
-        self.emit(merged);
+        self.open_tail();
+    }
+
+    /// Takes the open tail off before samples are added to it.
+    fn close_tail(&mut self) {
+        if std::mem::take(&mut self.open) {
+            self.points.pop();
+        }
+    }
+
+    /// Shows the point still being merged as the series' last, so the series covers every
+    /// sample taken (its span says how much of a step it covers).
+    fn open_tail(&mut self) {
+        if let Some(p) = self.pending {
+            self.points.push(p.derived());
+            self.open = true;
+        }
     }
 
     /// Appends `n` copies of the raw sample `p`, the i-th (from 0) ending at
     /// `first_t + i·step` ns: exactly what `n` calls of [`Series::push`] give, in time that
     /// grows with the points kept, not with `n`.
     pub fn push_repeat(&mut self, p: &Point, n: u64, first_t: Nanos, step: Nanos) {
+        self.close_tail();
         let at = |i: u64| first_t + i * step;
         let mut done = 0;
         while done < n {
@@ -255,6 +277,7 @@ impl Series {
                 self.emit(merged);
             }
         }
+        self.open_tail();
     }
 
     /// Stores a completed point, halving the buffer (and doubling the step) when it is full.
@@ -263,6 +286,10 @@ impl Series {
         // doubles the factor).
         let merged = if self.factor > 1 { merged.derived() } else { merged };
         if self.points.len() == MAX_POINTS {
+            // Compact, and let the point that found the buffer full open the first point of the
+            // doubled step: it holds half of one, so the points stay on the doubled grid
+            // (ending at whole multiples of the new step), not one old step off it.
+            let half = self.factor;
             self.points = self
                 .points
                 .chunks(2)
@@ -273,11 +300,14 @@ impl Series {
                 })
                 .collect();
             self.factor = self.factor.saturating_mul(2);
+            self.pending = Some(merged);
+            self.pending_n = half;
+            return;
         }
         self.points.push(merged);
     }
 
-    /// Completed points, oldest first.
+    /// Points, oldest first; the last may still be open (a shorter `span` than the step).
     pub fn points(&self) -> &[Point] {
         &self.points
     }
@@ -300,13 +330,33 @@ mod tests {
             let sums = Sums { t_ns: (i as u64 + 1) * 1_000_000_000, span_ns: 1_000_000_000, ..Sums::default() };
             s.push(Point { t: (i + 1) as f64, span: 1.0, arrivals: 2, sums, ..Point::default() });
         }
-        assert!(s.points().len() <= MAX_POINTS);
+        assert!(s.points().len() <= MAX_POINTS + 1, "the completed points and the open one");
         let total: u64 = s.points().iter().map(|p| p.arrivals).sum();
         let covered: f64 = s.points().iter().map(|p| p.span).sum();
-        // Everything except the samples still pending in the last partial point.
-        assert_eq!(total as f64, covered * 2.0);
-        assert!(covered > n as f64 - s.step_secs());
+        // Every sample, the open tail included: the series reaches the last one.
+        assert_eq!(total, 2 * n as u64);
+        assert_eq!(covered, n as f64);
+        assert_eq!(s.points().last().map(|p| p.t), Some(n as f64));
         assert!(s.step_secs() >= 4.0 && s.step_secs().log2().fract() == 0.0);
+        // Completed points end on the grid of the current step.
+        let step = s.step_secs();
+        let (tail, done) = s.points().split_last().unwrap();
+        assert!(done.iter().all(|p| p.t % step == 0.0 && p.span == step), "points off the {step} s grid");
+        assert!(tail.span <= step);
+    }
+
+    #[test]
+    fn a_compaction_keeps_the_grid_and_the_last_sample() {
+        // The case found in review: 2 050 one-second samples used to end at 2 049 s, with points
+        // ending at odd seconds after the first compaction.
+        let mut s = Series::new(1_000_000_000);
+        for i in 1..=2050u64 {
+            let sums = Sums { t_ns: i * 1_000_000_000, span_ns: 1_000_000_000, ..Sums::default() };
+            s.push(Point { t: i as f64, span: 1.0, arrivals: 1, sums, ..Point::default() });
+        }
+        let ends: Vec<f64> = s.points().iter().rev().take(3).map(|p| p.t).collect();
+        assert_eq!(ends, [2050.0, 2048.0, 2046.0]);
+        assert_eq!(s.points().iter().map(|p| p.arrivals).sum::<u64>(), 2050);
     }
 
     fn raw(t_ns: Nanos, arrivals: u64, completed: u64, queue: u64) -> Point {

@@ -226,6 +226,8 @@ pub struct Rejections {
     pub deadline_expired: u64,
     pub throttled: u64,
     pub idempotency_conflict: u64,
+    /// Over an adaptive concurrency limit (at a service, or on the caller's side of an edge).
+    pub adaptive_limit: u64,
 }
 
 impl std::ops::AddAssign for Rejections {
@@ -269,6 +271,7 @@ impl Rejections {
             RejectReason::DeadlineExpired => &mut self.deadline_expired,
             RejectReason::Throttled => &mut self.throttled,
             RejectReason::IdempotencyConflict => &mut self.idempotency_conflict,
+            RejectReason::AdaptiveLimit => &mut self.adaptive_limit,
         }
     }
 }
@@ -330,11 +333,14 @@ pub enum RejectReason {
     Throttled,
     /// Its idempotency key is being executed right now (409 Conflict).
     IdempotencyConflict,
+    /// Over an adaptive concurrency limit (AIMD, Vegas, Gradient2, Envoy's gradient): at a
+    /// service (503), or on the caller's side of an edge (never sent).
+    AdaptiveLimit,
 }
 
 impl RejectReason {
     /// Every reason, in the report's order.
-    pub const ALL: [RejectReason; 14] = [
+    pub const ALL: [RejectReason; 15] = [
         RejectReason::QueueFull,
         RejectReason::Down,
         RejectReason::BlockTimeout,
@@ -349,6 +355,7 @@ impl RejectReason {
         RejectReason::DeadlineExpired,
         RejectReason::Throttled,
         RejectReason::IdempotencyConflict,
+        RejectReason::AdaptiveLimit,
     ];
 }
 

@@ -4,6 +4,7 @@
 //! Components hold their scenario spec (the live, editable configuration) next to their run
 //! state. Their behaviour is written as `impl Net` blocks next to the data, one file per concept.
 
+pub mod control;
 pub mod dist;
 pub mod exchange;
 pub mod request;

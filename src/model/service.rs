@@ -18,6 +18,7 @@ use crate::engine::kernel::{Kernel, LogEvent, Net};
 use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::Nanos;
 use crate::metrics::stats::{Label, NodeStats, RejectReason};
+use crate::model::control;
 use crate::model::request::{Call, CallState, Exchange, NONE, Origin};
 use crate::scenario::schema::{Discipline, Outcome, ServiceSpec};
 use crate::station::adaptive_lifo::End;
@@ -44,7 +45,8 @@ pub struct Service {
     pub links: Vec<Entity>,
     /// Routing: (cumulative probability, target).
     pub routes: Vec<(f64, Entity)>,
-    /// Whether the node is currently running (tracks `spec.up` to detect crashes/restarts).
+    /// Whether the node is currently running: `spec.up` and not OOM-killed
+    /// ([`control::running`]), kept to detect crashes and restarts.
     pub alive: bool,
     /// The queue was full at the last check (to log "queue full" once per episode).
     pub full: bool,
@@ -60,6 +62,12 @@ pub struct Service {
     pub deadline_aware: bool,
     /// Some caller retries: the node remembers which requests it started (duplicates).
     pub tracks_executions: bool,
+    /// The node's own entity (the owner of its control timer).
+    pub node: Entity,
+    /// When the control timer is armed ([`control::NEVER`] if not), and its generation
+    /// (a timer armed earlier voids the one before).
+    pub control_due: Nanos,
+    pub control_generation: u32,
 }
 
 impl Service {
@@ -75,6 +83,11 @@ impl Service {
         if self.gated {
             self.station.left(class);
         }
+    }
+
+    /// The gauges the controllers read.
+    pub fn gauges(&self) -> crate::station::Gauges {
+        crate::station::Gauges { busy: self.busy, queued: self.queue.len() as u32, inside: self.inside }
     }
 
     /// Whether one more request may wait in the queue.
@@ -98,11 +111,14 @@ fn gauges(svc: &Service, stats: &mut NodeStats, now: Nanos, warmup: Nanos) {
 #[inline]
 fn gauges_and_load(svc: &mut Service, stats: &mut NodeStats, k: &mut Kernel) {
     gauges(svc, stats, k.now, k.warmup);
-    if svc.gated
-        && let Some((from, to)) = svc.station.observe(&svc.spec, k.now, svc.busy, svc.queue.len(), svc.inside)
-    {
+    if !svc.gated {
+        return;
+    }
+    if let Some((from, to)) = svc.station.observe(&svc.spec, k.now, svc.busy, svc.queue.len(), svc.inside) {
         k.note(&svc.name, LogEvent::Shedding { from, to });
     }
+    // Memory may have passed its limit, or an autoscaler begun to watch: the clock is wanted.
+    control::arm(svc, k);
 }
 
 /// A worker takes `call` (all borrows split so the hot paths can call it while holding the node).
@@ -134,8 +150,13 @@ fn start_on(
             &svc.spec.idempotency.replay
         }
     };
-    // Contention only at gated nodes (a node with it on is one): the fast paths pay nothing.
-    let factor = if svc.gated { svc.spec.slowdown * svc.spec.contention.slowdown(svc.busy) } else { svc.spec.slowdown };
+    // Contention and GC pressure only at gated nodes (a node with either on is one): the fast
+    // paths pay nothing.
+    let factor = if svc.gated {
+        svc.spec.slowdown * svc.spec.contention.slowdown(svc.busy) * control::slowdown(svc)
+    } else {
+        svc.spec.slowdown
+    };
     let d = dist.sample_nanos(&mut svc.rng_service, factor);
     calendar.schedule(now.saturating_add(d), Event::ServiceDone { call, generation: c.generation });
 }
@@ -173,7 +194,7 @@ fn leave(svc: &mut Service, stats: &mut NodeStats, k: &mut Kernel, call: CallId,
     svc.exit(class);
     svc.busy = svc.busy.saturating_sub(1);
     if svc.gated {
-        svc.station.finished(&svc.spec, now, now - arrived);
+        svc.station.finished(&svc.spec, now, now - arrived, svc.inside);
         svc.station.executions.finished(&svc.spec.idempotency, now, request_id, label == Label::Completed);
         // Controllers and disciplines that drop at dequeue take the general path.
         return false;
@@ -751,9 +772,16 @@ impl Net<'_, '_> {
 
     /// Rejects a request with a signal: the caller learns at once.
     fn refuse(&mut self, call: CallId, reason: RejectReason, retry_after: Option<Nanos>) {
-        let (node, class) = (self.k.calls.get(call).node, self.k.calls.get(call).class);
-        if let Ok((mut svc, _)) = self.services.get_mut(node) {
+        let (node, class, arrived) =
+            (self.k.calls.get(call).node, self.k.calls.get(call).class, self.k.calls.get(call).arrived);
+        let now = self.k.now;
+        if let Ok((svc, _)) = self.services.get_mut(node) {
+            let svc = svc.into_inner();
             svc.exit(class);
+            if svc.gated && matches!(reason, RejectReason::Codel | RejectReason::DeadlineExpired) {
+                // Dropped after it entered: an adaptive limit hears of it as a drop.
+                svc.station.dropped(&svc.spec, now, now - arrived, svc.inside);
+            }
         }
         self.refuse_at_entry(call, reason, retry_after);
     }
@@ -817,6 +845,8 @@ impl Net<'_, '_> {
             if matches!(c.state, CallState::InService | CallState::Downstream) && svc.gated {
                 let (svc, now) = (svc.into_inner(), self.k.now);
                 svc.station.executions.finished(&svc.spec.idempotency, now, c.request_id, false);
+                // Its caller gave up on it (a timeout): an adaptive limit hears of it as a drop.
+                svc.station.dropped(&svc.spec, now, now - c.arrived, svc.inside);
             }
         }
         match c.state {
@@ -844,18 +874,23 @@ impl Net<'_, '_> {
         let Ok((mut svc, mut stats)) = self.services.get_mut(node) else { return };
         stats.workers.set(now, warmup, u64::from(svc.spec.workers));
         svc.refresh_gate();
-        let (up, alive) = (svc.spec.up, svc.alive);
+        let svc_ref = &mut *svc;
+        svc_ref.station.retune(&svc_ref.spec, now);
+        let (up, alive, oom) = (control::running(&svc), svc.alive, !svc.station.running());
         svc.alive = up;
         let name = svc.name.clone();
         drop(svc);
         drop(stats);
         if alive && !up {
-            self.k.note(&name, LogEvent::Crashed);
+            if !oom {
+                self.k.note(&name, LogEvent::Crashed); // an OOM kill is logged as one
+            }
             self.crash(node);
         } else if !alive && up {
             self.k.note(&name, LogEvent::Restarted);
         }
         self.pull_next(node);
+        self.arm_control(node);
     }
 
     /// Everything inside a crashing node is lost; callers still waiting see an error

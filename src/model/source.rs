@@ -401,6 +401,7 @@ pub fn source_label(outcome: Outcome) -> Label {
         Outcome::BreakerOpen => Label::Rejected(RejectReason::BreakerOpen),
         Outcome::RateLimited => Label::Rejected(RejectReason::RateLimited),
         Outcome::Throttled => Label::Rejected(RejectReason::Throttled),
+        Outcome::LimitExceeded => Label::Rejected(RejectReason::AdaptiveLimit),
         Outcome::Dropped => Label::Dropped,
         Outcome::Timeout => Label::TimedOut,
     }

@@ -81,7 +81,7 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
     let node = |name: &str| nodes[name];
     let new_link = |from: &str, to: &str, policy: EdgePolicy| -> Link {
         let name = format!("{from}->{to}");
-        let streams = ["jitter", "throttle", "network"].map(|purpose| stream(seed, &name, purpose));
+        let streams = ["jitter", "throttle", "network", "limit"].map(|purpose| stream(seed, &name, purpose));
         Link::new(name, nodes[from], nodes[to], policy, streams)
     };
     // Where any edge propagates deadlines, every service checks them (a routed request carries
@@ -179,10 +179,13 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
                         rng_service: stream(seed, name, "service"),
                         rng_error: stream(seed, name, "error"),
                         rng_route: stream(seed, name, "route"),
-                        station: Station::new(s, &classes),
+                        station: Station::new(s, &classes, stream(seed, name, "control")),
                         gated: !Station::transparent(s) || deadlines || retries,
                         deadline_aware: deadlines,
                         tracks_executions: retries,
+                        node: entity,
+                        control_due: crate::model::control::NEVER,
+                        control_generation: 0,
                     },
                     stats,
                 ));
@@ -217,6 +220,11 @@ pub fn spawn_scenario(world: &mut World, scn: &Scenario, seed: u64, start: bool)
         let sources: Vec<Entity> = index.nodes.values().copied().filter(|e| net.sources.contains(*e)).collect();
         for s in sources {
             net.start_source(s);
+        }
+        // Controllers with their own clock (adaptive rate, autoscaler) start ticking.
+        let services: Vec<Entity> = index.nodes.values().copied().filter(|e| net.services.contains(*e)).collect();
+        for s in services {
+            net.arm_control(s);
         }
     }
     state.apply(world);

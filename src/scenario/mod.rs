@@ -383,6 +383,10 @@ pub fn validate(scn: &Scenario, file: &str, spans: &SpanIndex) -> Result<(), Sce
                         r.at(&format!("{p}.to"), format!("`{}` is called twice; one call per target", c.to));
                     }
                     ok &= bounds(&mut r, &p, &mut c.policy());
+                    if ok && let Some((path, e)) = rules::edge(&c.policy()) {
+                        r.at(&format!("{p}.{path}"), e);
+                        ok = false;
+                    }
                 }
                 if ok && let Some((path, e)) = rules::service(s) {
                     r.at(&format!("{base}.{path}"), e);

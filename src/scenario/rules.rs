@@ -5,6 +5,7 @@
 //! disagree. Each returns the field to blame, relative to the node, and what to write.
 
 use super::schema::{Arrivals, ServiceSpec, SourceSpec};
+use crate::edge::EdgePolicy;
 use crate::engine::time::MAX_RATE;
 use crate::station::load::LoadSignal;
 use crate::station::rate_limit::Excess;
@@ -27,8 +28,17 @@ pub fn safe_name(name: &str) -> String {
     if s.is_empty() { "node".into() } else { s }
 }
 
+/// An edge policy's broken rule, if any (the layers' rules across their own fields).
+pub fn edge(p: &EdgePolicy) -> Option<(&'static str, String)> {
+    let limit = &p.adaptive_limit;
+    if limit.enabled { limit.validate().err().map(|e| ("adaptive_limit", e)) } else { None }
+}
+
 /// A source's broken rule, if any.
 pub fn source(s: &SourceSpec) -> Option<(&'static str, String)> {
+    if let Some(broken) = edge(&s.policy()) {
+        return Some(broken);
+    }
     match &s.arrivals {
         Arrivals::Closed { think, .. } => think.validate().err().map(|e| ("arrivals.think", e)),
         arrivals => {
@@ -79,5 +89,15 @@ pub fn service(s: &ServiceSpec) -> Option<(&'static str, String)> {
             ));
         }
     }
-    s.service.validate().err().map(|e| ("service", e))
+    if let Err(e) = s.service.validate() {
+        return Some(("service", e));
+    }
+    // Each controller's own rules across its fields, in its file.
+    let checks: [(bool, &'static str, Result<(), String>); 4] = [
+        (s.adaptive_limit.enabled, "adaptive_limit", s.adaptive_limit.validate()),
+        (s.adaptive_rate.enabled, "adaptive_rate", s.adaptive_rate.validate()),
+        (s.autoscale.enabled, "autoscale", s.autoscale.validate()),
+        (s.memory.enabled, "memory", s.memory.validate()),
+    ];
+    checks.into_iter().find_map(|(on, path, result)| if on { result.err().map(|e| (path, e)) } else { None })
 }

@@ -17,11 +17,15 @@ pub use crate::edge::retry::{Jitter, RetrySpec};
 use crate::edge_policy;
 use crate::model::dist::Dist;
 use crate::params::{Choice, Field, Params, Visitor};
+use crate::station::adaptive_limit::AdaptiveLimitSpec;
+use crate::station::adaptive_rate::AdaptiveRateSpec;
+use crate::station::autoscale::AutoscaleSpec;
 use crate::station::concurrency::ConcurrencySpec;
 use crate::station::contention::ContentionSpec;
 use crate::station::degrade::DegradeSpec;
 use crate::station::entry_gate::EntryGateSpec;
 use crate::station::idempotency::IdempotencySpec;
+use crate::station::memory::MemorySpec;
 pub use crate::station::overflow::Overflow;
 pub use crate::station::queue::{Discipline, QueueSpec};
 use crate::station::rate_limit::RateLimitSpec;
@@ -104,6 +108,9 @@ fn one() -> f64 {
 }
 
 /// A node: something that emits requests or serves them.
+// A service's spec is larger than a source's (it carries every station controller); a scenario
+// holds a handful, read once and never moved on a hot path, so boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum NodeSpec {
     Source(SourceSpec),
@@ -214,6 +221,18 @@ pub struct ServiceSpec {
     /// Contention past a knee (the Universal Scalability Law's σ and κ).
     #[serde(default, skip_serializing_if = "ContentionSpec::is_off")]
     pub contention: ContentionSpec,
+    /// An adaptive concurrency limit (Netflix AIMD, Vegas, Gradient2; Envoy's gradient).
+    #[serde(default, skip_serializing_if = "AdaptiveLimitSpec::is_off")]
+    pub adaptive_limit: AdaptiveLimitSpec,
+    /// Seed 001's adaptive rate rule: a rate limit steered by a latency quantile against an SLO.
+    #[serde(default, skip_serializing_if = "AdaptiveRateSpec::is_off")]
+    pub adaptive_rate: AdaptiveRateSpec,
+    /// An autoscaler of the workers (the Kubernetes HPA rule, with a provisioning delay).
+    #[serde(default, skip_serializing_if = "AutoscaleSpec::is_off")]
+    pub autoscale: AutoscaleSpec,
+    /// Memory held by the requests inside, a limit, OOM kills and CrashLoopBackOff restarts.
+    #[serde(default, skip_serializing_if = "MemorySpec::is_off")]
+    pub memory: MemorySpec,
 }
 
 fn one_u32() -> u32 {
@@ -258,6 +277,10 @@ impl Params for ServiceSpec {
         v.group("degrade", &mut self.degrade);
         v.group("idempotency", &mut self.idempotency);
         v.group("contention", &mut self.contention);
+        v.group("adaptive_limit", &mut self.adaptive_limit);
+        v.group("adaptive_rate", &mut self.adaptive_rate);
+        v.group("autoscale", &mut self.autoscale);
+        v.group("memory", &mut self.memory);
     }
 }
 

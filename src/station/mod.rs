@@ -4,9 +4,9 @@
 //! own file, and the first that refuses answers it (the refusal reason goes to `rejected_by`):
 //!
 //! ```text
-//!   arrive ─▶ rate_limit ─▶ entry_gate ─▶ shed ─▶ concurrency ─▶ queue (discipline, overflow) ─▶ worker
-//!              429           503           503     503 / 503        codel drops at dequeue
-//!             rate_limited  admission     shed    concurrency_limit / bulkhead_full
+//!   arrive ─▶ rate_limit ─▶ adaptive_rate ─▶ entry_gate ─▶ shed ─▶ concurrency ─▶ adaptive_limit ─▶ queue ─▶ worker
+//!              429           429              503           503     503 / 503       503              codel drops at dequeue
+//!             rate_limited  rate_limited     admission     shed    concurrency_limit / bulkhead_full / adaptive_limit
 //! ```
 //!
 //! * may it enter: [`Station::may_enter`] walks the controllers in the order above;
@@ -16,13 +16,23 @@
 //! * how it is served: [`degrade`] picks a cheaper response above a load threshold;
 //! * a request finished: [`Station::finished`] feeds the response-time window of the entry gate;
 //! * it left the node: [`Station::left`] gives back its bulkhead permit;
-//! * the node's gauges changed: [`Station::observe`] feeds the load signals of shedding.
+//! * the node's gauges changed: [`Station::observe`] feeds the load signals of shedding, the
+//!   autoscaler's averages and the memory model (which may call for an OOM kill);
+//! * the feedback loops that act on their own clock — the adaptive rate's control interval
+//!   ([`adaptive_rate`]), the autoscaler's evaluations and provisioning ([`autoscale`]), an OOM
+//!   kill and the CrashLoopBackOff restart ([`memory`]) — say when they next want it
+//!   ([`Station::next_due`]) and what they decided ([`Station::on_due`]); the engine keeps one
+//!   timer per node for them (`model::control`). The adaptive concurrency limit
+//!   ([`adaptive_limit`]) learns from every response ([`Station::finished`], [`Station::dropped`]).
 //!
 //! A service with every controller off and a plain discipline is *transparent*
 //! ([`Station::transparent`]): the engine then takes its fast path and nothing here runs, so a
 //! scenario without these policies costs what it cost before they existed.
 
 pub mod adaptive_lifo;
+pub mod adaptive_limit;
+pub mod adaptive_rate;
+pub mod autoscale;
 pub mod codel;
 pub mod concurrency;
 pub mod contention;
@@ -30,6 +40,7 @@ pub mod degrade;
 pub mod entry_gate;
 pub mod idempotency;
 pub mod load;
+pub mod memory;
 pub mod overflow;
 pub mod queue;
 pub mod rate_limit;
@@ -37,6 +48,7 @@ pub mod shed;
 
 use crate::engine::calendar::CallId;
 use crate::engine::kernel::ClassInfo;
+use crate::engine::rng::{SimRng, unit};
 use crate::engine::time::{Nanos, secs_to_nanos};
 use crate::metrics::stats::RejectReason;
 use crate::scenario::schema::{Discipline, ServiceSpec};
@@ -92,10 +104,35 @@ pub struct Station {
     pub waiting: std::collections::VecDeque<CallId>,
     /// The logical requests started here (duplicates) and completed (idempotency keys).
     pub executions: idempotency::Executions,
+    /// The feedback loops: an adaptive concurrency limit, an adaptive rate, an autoscaler.
+    pub adaptive_limit: adaptive_limit::AdaptiveLimit,
+    pub adaptive_rate: adaptive_rate::AdaptiveRate,
+    pub autoscaler: autoscale::Autoscaler,
+    /// Memory, OOM kills and restarts; a kill noticed by [`Station::observe`] waits here for
+    /// the engine's control timer, which carries it out at the same instant.
+    pub memory: memory::Memory,
+    pending_kill: Option<memory::Kill>,
+    /// The controllers' own random stream (an adaptive limit's probe jitter).
+    rng: SimRng,
+}
+
+/// What the controllers due at an instant decided ([`Station::on_due`]), for the engine to
+/// carry out.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Control {
+    /// The OOM killer ends the node now.
+    pub kill: Option<memory::Kill>,
+    /// The node's restart back-off is over: it runs again.
+    pub restarted: bool,
+    /// Workers to add now (provisioned) or remove now (scaled down).
+    pub add_workers: u32,
+    pub remove_workers: u32,
+    /// The autoscaler's decision (from, to) when it changed the count.
+    pub decision: Option<(u32, u32)>,
 }
 
 impl Station {
-    pub fn new(spec: &ServiceSpec, classes: &[ClassInfo]) -> Self {
+    pub fn new(spec: &ServiceSpec, classes: &[ClassInfo], rng: SimRng) -> Self {
         let names: Vec<(String, String)> = classes.iter().map(|c| (c.name.clone(), c.tenant_name.clone())).collect();
         Self {
             rate_limit: rate_limit::RateLimiter::new(),
@@ -108,6 +145,12 @@ impl Station {
             shed_state: shed::ShedState::AdmittingAll,
             waiting: Default::default(),
             executions: Default::default(),
+            adaptive_limit: adaptive_limit::AdaptiveLimit::new(&spec.adaptive_limit),
+            adaptive_rate: adaptive_rate::AdaptiveRate::new(&spec.adaptive_rate, 0),
+            autoscaler: autoscale::Autoscaler::new(&spec.autoscale, 0, spec.workers),
+            memory: memory::Memory::new(0),
+            pending_kill: None,
+            rng,
         }
     }
 
@@ -121,6 +164,10 @@ impl Station {
             && !spec.degrade.enabled
             && !spec.idempotency.enabled
             && !spec.contention.enabled
+            && !spec.adaptive_limit.enabled
+            && !spec.adaptive_rate.enabled
+            && !spec.autoscale.enabled
+            && !spec.memory.enabled
             && !matches!(spec.queue.discipline, Discipline::Codel | Discipline::AdaptiveLifo)
     }
 
@@ -142,6 +189,9 @@ impl Station {
                 return Entry::Refuse { reason: RejectReason::RateLimited, retry_after };
             }
         }
+        if spec.adaptive_rate.enabled && !self.adaptive_rate.admit(&spec.adaptive_rate, now) {
+            return Entry::Refuse { reason: RejectReason::RateLimited, retry_after: None };
+        }
         if self.entry_gate.admit(&spec.entry_gate, now, queue_len).is_err() {
             return Entry::Refuse { reason: RejectReason::Admission, retry_after: None };
         }
@@ -151,6 +201,13 @@ impl Station {
         // No newcomer takes a waiter's turn: waiters are given every permit that fits them the
         // moment it is released (`next_waiter`), so a permit free now fits none of them.
         match self.concurrency.try_acquire(&spec.concurrency, request.class, inside).err() {
+            None if spec.adaptive_limit.enabled
+                && !self.adaptive_limit.try_acquire(&spec.adaptive_limit, now, inside) =>
+            {
+                // Netflix's `SimpleLimiter` refuses at once; give back the bulkhead's permit.
+                self.concurrency.release(request.class);
+                Entry::Refuse { reason: RejectReason::AdaptiveLimit, retry_after: None }
+            }
             None => Entry::Admit,
             Some(why) => {
                 let wait = self.concurrency.max_wait(&spec.concurrency, request.class, why);
@@ -190,9 +247,29 @@ impl Station {
         self.concurrency.release(class);
     }
 
-    /// A response left the node `latency` after the request arrived.
-    pub fn finished(&mut self, spec: &ServiceSpec, now: Nanos, latency: Nanos) {
+    /// A response left the node `latency` after the request arrived, with `inside` requests
+    /// still inside: the response-time signals and the adaptive limit's sample.
+    pub fn finished(&mut self, spec: &ServiceSpec, now: Nanos, latency: Nanos, inside: u32) {
         self.entry_gate.record_latency(&spec.entry_gate, now, latency);
+        if spec.adaptive_rate.enabled {
+            self.adaptive_rate.record_latency(&spec.adaptive_rate, now, latency);
+        }
+        self.sample_limit(spec, now, latency, inside, false);
+    }
+
+    /// A request that had entered was dropped before it was answered (CoDel, a passed
+    /// deadline, its caller's cancellation): the adaptive limit's `onDropped`.
+    pub fn dropped(&mut self, spec: &ServiceSpec, now: Nanos, latency: Nanos, inside: u32) {
+        self.sample_limit(spec, now, latency, inside, true);
+    }
+
+    fn sample_limit(&mut self, spec: &ServiceSpec, now: Nanos, rtt: Nanos, inside: u32, dropped: bool) {
+        if spec.adaptive_limit.enabled {
+            // In flight when it was admitted is not kept per request; the count now plus this
+            // one stands for it (Netflix passes the count at acquire time).
+            let u = unit(&mut self.rng);
+            self.adaptive_limit.on_sample(&spec.adaptive_limit, now, rtt, inside + 1, dropped, u);
+        }
     }
 
     /// The node's gauges changed: feed the load signals of shedding and degradation. Returns
@@ -209,6 +286,14 @@ impl Station {
         self.shed.set_load(&spec.shed, now, shed);
         let degrade = load_of(spec, spec.degrade.load.signal, busy, queue_len, inside);
         self.degrade.set_load(&spec.degrade, now, degrade);
+        if spec.autoscale.enabled {
+            self.autoscaler.observe(now, busy, queue_len as u32, inside);
+        }
+        if spec.memory.enabled
+            && let Some(kill) = self.memory.observe(&spec.memory, now, queue_len as u32, busy)
+        {
+            self.pending_kill = Some(kill);
+        }
         let state =
             if spec.shed.enabled { shed::ShedState::at(&spec.shed, self.shed.load(now)) } else { Default::default() };
         let from = std::mem::replace(&mut self.shed_state, state);
@@ -223,6 +308,59 @@ impl Station {
     /// Whether a request starting service now gets the degraded response (counted).
     pub fn degraded(&mut self, spec: &ServiceSpec, now: Nanos) -> bool {
         self.degrade.degrade(&spec.degrade, now)
+    }
+}
+
+impl Station {
+    /// The next instant a controller wants the clock (a control interval, an evaluation, a
+    /// worker becoming ready, a kill to carry out, a restart), if any.
+    pub fn next_due(&self, spec: &ServiceSpec, now: Nanos) -> Option<Nanos> {
+        let kill = self.pending_kill.map(|_| now);
+        let restart = self.memory.restart_due();
+        let rate = spec.adaptive_rate.enabled.then(|| self.adaptive_rate.next_due(&spec.adaptive_rate));
+        // Workers already ordered come up even if the autoscaler was switched off since.
+        let scale = Some(self.autoscaler.next_due(&spec.autoscale)).filter(|t| *t != Nanos::MAX);
+        [kill, restart, rate, scale].into_iter().flatten().min()
+    }
+
+    /// Runs every controller due at `now` (the node has `workers` serving) and says what the
+    /// engine must do.
+    pub fn on_due(&mut self, spec: &ServiceSpec, now: Nanos, workers: u32) -> Control {
+        let mut out = Control { kill: self.pending_kill.take(), ..Control::default() };
+        if out.kill.is_none() && self.memory.restart_due().is_some_and(|t| t <= now) {
+            self.memory.restarted(now);
+            out.restarted = true;
+            // A new process: what the adaptive controllers had learnt died with the old one.
+            self.adaptive_limit.reset(&spec.adaptive_limit);
+            self.adaptive_rate.reset(&spec.adaptive_rate, now);
+        }
+        if spec.adaptive_rate.enabled && self.adaptive_rate.next_due(&spec.adaptive_rate) <= now {
+            self.adaptive_rate.control(&spec.adaptive_rate, now);
+        }
+        if self.autoscaler.next_due(&spec.autoscale) <= now {
+            let step = self.autoscaler.on_due(&spec.autoscale, now, workers);
+            out.add_workers = step.add_now;
+            out.remove_workers = step.remove_now;
+            out.decision = step.decision.map(|d| (d.from, d.to));
+        }
+        out
+    }
+
+    /// The spec was edited at `now`: the adaptive rate's bucket adopts new bounds at once.
+    pub fn retune(&mut self, spec: &ServiceSpec, now: Nanos) {
+        if spec.adaptive_rate.enabled {
+            self.adaptive_rate.retune(&spec.adaptive_rate, now);
+        }
+    }
+
+    /// Whether the node's process runs (not killed by the OOM killer and awaiting restart).
+    pub fn running(&self) -> bool {
+        self.memory.running() && self.pending_kill.is_none()
+    }
+
+    /// The factor GC pressure puts on a service time starting now.
+    pub fn slowdown(&self, spec: &ServiceSpec, queued: u32, busy: u32) -> f64 {
+        if spec.memory.enabled { self.memory.slowdown(&spec.memory, queued, busy) } else { 1.0 }
     }
 }
 
@@ -288,7 +426,8 @@ impl Station {
     /// The live state of every controller that is on, in chain order: what a card shows and
     /// what can be plotted, without drawing code per controller. Which readings there are
     /// depends on the spec alone (series points keep them by position).
-    pub fn readings(&self, spec: &ServiceSpec, now: Nanos, inside: u32) -> Vec<Reading> {
+    pub fn readings(&self, spec: &ServiceSpec, now: Nanos, gauges: Gauges) -> Vec<Reading> {
+        let Gauges { busy, queued, inside } = gauges;
         let mut out = Vec::new();
         if spec.rate_limit.enabled {
             let value = self.rate_limit.tokens(&spec.rate_limit, now);
@@ -349,8 +488,48 @@ impl Station {
             }
             _ => {}
         }
+        if spec.adaptive_limit.enabled {
+            let (value, max) =
+                (f64::from(self.adaptive_limit.limit()), Some(f64::from(spec.adaptive_limit.max_limit())));
+            out.push(Reading::Gauge { key: "adaptive_limit", label: "limit".into(), value, max });
+        }
+        if spec.adaptive_rate.enabled {
+            let rate = &spec.adaptive_rate;
+            let value = self.adaptive_rate.rate();
+            out.push(Reading::Gauge { key: "adaptive_rate", label: "rate limit".into(), value, max: None });
+            let value = self.adaptive_rate.measured().unwrap_or(0.0);
+            out.push(Reading::Gauge {
+                key: "adaptive_rate_latency",
+                label: "measured s".into(),
+                value,
+                max: Some(rate.slo),
+            });
+        }
+        if spec.autoscale.enabled {
+            let max = Some(f64::from(spec.autoscale.max_workers));
+            out.push(Reading::Gauge { key: "workers", label: "workers".into(), value: f64::from(spec.workers), max });
+            let value = f64::from(self.autoscaler.pending());
+            out.push(Reading::Gauge { key: "workers_pending", label: "starting".into(), value, max: None });
+        }
+        if spec.memory.enabled {
+            let value = self.memory.used(&spec.memory, queued, busy);
+            out.push(Reading::Gauge { key: "memory", label: "memory MB".into(), value, max: spec.memory.limit });
+            let (name, level) = if self.memory.running() { ("running", 0) } else { ("OOM-killed", 2) };
+            out.push(Reading::State { key: "oom", label: "process".into(), name, level });
+        }
         out
     }
+}
+
+/// A node's gauges as the controllers read them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Workers occupied.
+    pub busy: u32,
+    /// Requests waiting in the queue.
+    pub queued: u32,
+    /// Requests inside the node (queued, blocked here, or with a worker).
+    pub inside: u32,
 }
 
 /// What the admission controllers did over the whole run (from t = 0, warm-up included), for
@@ -370,11 +549,19 @@ pub struct StationReport {
     pub adaptive_lifo: Option<adaptive_lifo::AdaptiveLifoStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub degrade: Option<degrade::DegradeStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adaptive_limit: Option<adaptive_limit::AdaptiveLimitStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adaptive_rate: Option<adaptive_rate::AdaptiveRateStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<autoscale::AutoscaleStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<memory::MemoryStats>,
 }
 
 impl Station {
-    /// The report of the controllers that are on; `None` for a transparent station.
-    pub fn report(&self, spec: &ServiceSpec) -> Option<StationReport> {
+    /// The report at `now` of the controllers that are on; `None` for a transparent station.
+    pub fn report(&self, spec: &ServiceSpec, now: Nanos) -> Option<StationReport> {
         if Self::transparent(spec) {
             return None;
         }
@@ -385,6 +572,14 @@ impl Station {
             codel: (spec.queue.discipline == Discipline::Codel).then(|| *self.codel.stats()),
             adaptive_lifo: (spec.queue.discipline == Discipline::AdaptiveLifo).then(|| *self.lifo.stats()),
             degrade: spec.degrade.enabled.then(|| self.degrade.stats.clone()),
+            adaptive_limit: spec.adaptive_limit.enabled.then_some(self.adaptive_limit.stats),
+            adaptive_rate: spec.adaptive_rate.enabled.then_some(self.adaptive_rate.stats),
+            autoscale: spec.autoscale.enabled.then_some(self.autoscaler.stats),
+            // The outage going on at `now` counts too.
+            memory: spec.memory.enabled.then_some(memory::MemoryStats {
+                time_down_s: crate::engine::time::nanos_to_secs(self.memory.time_down(now)),
+                ..self.memory.stats
+            }),
         })
     }
 }

@@ -167,3 +167,58 @@ fn file_and_registry_judge_bounds_alike() {
         }
     }
 }
+
+#[test]
+fn feedback_loop_rules_across_fields_point_at_their_block() {
+    // (what is broken, replacement for the server's `workers: 2,`, the path the error names,
+    // a fragment of the fix it suggests)
+    let cases = [
+        (
+            "memory base above its limit",
+            "workers: 2, memory: Memory(base: 900.0, limit: Some(800.0)),",
+            "memory",
+            "raise limit",
+        ),
+        ("GC slowdown without a limit", "workers: 2, memory: Memory(gc_slowdown: 2.0),", "memory", "gc_slowdown: 0.0"),
+        (
+            "autoscaler bounds crossed",
+            "workers: 2, autoscale: Autoscale(min_workers: 9, max_workers: 3),",
+            "autoscale",
+            "max_workers",
+        ),
+        (
+            "adaptive rate bounds crossed",
+            "workers: 2, adaptive_rate: AdaptiveRate(slo: 0.5, initial_rate: 5.0, min_rate: 10.0),",
+            "adaptive_rate",
+            "min_rate",
+        ),
+        (
+            "adaptive limit bounds crossed",
+            "workers: 2, adaptive_limit: AdaptiveLimit(algorithm: Aimd, min_limit: Some(50), max_limit: Some(10)),",
+            "adaptive_limit",
+            "max_limit",
+        ),
+        (
+            "an edge's adaptive limit",
+            "workers: 2, calls: [Call(to: \"db\", adaptive_limit: AdaptiveLimit(min_limit: Some(50), max_limit: Some(10)))],",
+            "adaptive_limit",
+            "max_limit",
+        ),
+    ];
+    let with_db = GOOD.replace(
+        "    },\n    timeline",
+        "        \"db\": Service(service: Exponential(mean: 0.1)),\n    },\n    timeline",
+    );
+    for (what, replacement, block, fix) in cases {
+        let text = with_db.replacen("workers: 2,", replacement, 1);
+        let err = match Sim::from_text("bad.ron", &text, None) {
+            Ok(_) => panic!("{what}: accepted"),
+            Err(e) => e.to_string(),
+        };
+        // Located at the block's key on the server's line (line 6, columns from 1).
+        let line = text.lines().nth(5).unwrap();
+        let col = line.find(&format!("{block}:")).or_else(|| line.find(block)).unwrap() + 1;
+        assert!(err.starts_with(&format!("bad.ron:6:{col}: ")), "{what}: not at its block (6:{col}): {err}");
+        assert!(err.contains(fix), "{what}: no fix in {err}");
+    }
+}

@@ -99,6 +99,9 @@ fn policy(g: &mut Gen) -> String {
             if g.chance(0.5) { 0.9 } else { 0.0 }
         );
     }
+    if g.chance(0.2) {
+        let _ = write!(s, "adaptive_limit: {}, ", adaptive_limit(g));
+    }
     if g.chance(0.3) {
         let _ = write!(
             s,
@@ -160,7 +163,70 @@ fn admission(g: &mut Gen, bounded: bool) -> String {
     if g.chance(0.3) {
         let _ = write!(s, "idempotency: Idempotency(retention: {:.2}), ", 0.5 + g.unit() * 10.0);
     }
+    if g.chance(0.2) {
+        let _ = write!(s, "contention: Contention(sigma: {:.2}, kappa: {:.3}), ", g.unit() * 0.2, g.unit() * 0.05);
+    }
+    if g.chance(0.25) {
+        let _ = write!(s, "adaptive_limit: {}, ", adaptive_limit(g));
+    }
+    if g.chance(0.2) {
+        let _ = write!(
+            s,
+            "adaptive_rate: AdaptiveRate(slo: {:.3}, initial_rate: {:.1}, window: {:.2}, interval: {:.2}, hysteresis: {:.2}), ",
+            0.02 + g.unit() * 0.3,
+            5.0 + g.unit() * 50.0,
+            0.5 + g.unit() * 3.0,
+            0.1 + g.unit(),
+            g.unit() * 3.0
+        );
+    }
+    if g.chance(0.2) {
+        let _ = write!(
+            s,
+            "autoscale: Autoscale(metric: {}, target: {:.2}, interval: {:.2}, provisioning_delay: {:.2}, stabilization: {:.2}, min_workers: 1, max_workers: {}), ",
+            g.pick(&["Utilization", "QueuePerWorker", "InFlightPerWorker"]),
+            0.3 + g.unit() * 0.6,
+            0.2 + g.unit() * 2.0,
+            g.unit() * 3.0,
+            g.unit() * 5.0,
+            1 + g.below(6)
+        );
+    }
+    if g.chance(0.25) {
+        let _ = write!(
+            s,
+            "memory: Memory(base: 10.0, per_queued: {:.1}, per_in_service: {:.1}, limit: Some({:.1}), restart_delay: {:.2}, max_restart_delay: 4.0, reset_after: {:.1}, gc_slowdown: {:.1}), ",
+            0.5 + g.unit() * 3.0,
+            g.unit() * 2.0,
+            12.0 + g.unit() * 30.0,
+            g.unit() * 2.0,
+            1.0 + g.unit() * 10.0,
+            g.unit() * 3.0
+        );
+    }
     s
+}
+
+/// An adaptive concurrency limit with any of its algorithms, small enough to act in a short run.
+fn adaptive_limit(g: &mut Gen) -> String {
+    match g.below(4) {
+        0 => format!(
+            "AdaptiveLimit(algorithm: Aimd, initial: Some({}), min_limit: Some(1), max_limit: Some(20), timeout: {:.2})",
+            1 + g.below(10),
+            0.05 + g.unit()
+        ),
+        1 => format!("AdaptiveLimit(algorithm: Vegas, initial: Some({}), max_limit: Some(30))", 1 + g.below(10)),
+        2 => format!(
+            "AdaptiveLimit(algorithm: Gradient2, initial: Some({}), min_limit: Some(1), max_limit: Some(30))",
+            1 + g.below(10)
+        ),
+        _ => format!(
+            "AdaptiveLimit(algorithm: Envoy, max_limit: Some(30), update_interval: {:.2}, min_rtt_interval: {:.2}, min_rtt_requests: {})",
+            0.1 + g.unit(),
+            1.0 + g.unit() * 5.0,
+            5 + g.below(20)
+        ),
+    }
 }
 
 fn dist(g: &mut Gen, mean: f64) -> String {
@@ -283,6 +349,7 @@ fn counts_balance_at_every_node_in_random_scenarios() {
                     b.deadline_expired,
                     b.throttled,
                     b.idempotency_conflict,
+                    b.adaptive_limit,
                 ];
                 assert_eq!(
                     n.rejected,
@@ -328,6 +395,7 @@ fn counts_balance_at_every_node_in_random_scenarios() {
         "deadline_expired",
         "throttled",
         "idempotency_conflict",
+        "adaptive_limit",
     ];
     for (name, total) in reasons.iter().zip(seen_reasons) {
         // A caller's attempts end at the request's deadline, so a server that finds it passed

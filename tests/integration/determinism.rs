@@ -250,3 +250,43 @@ fn every_policy_at_once_is_deterministic_however_it_is_stepped() {
     }
     assert!(r.nodes["api"].deadline_dropped + r.nodes["api"].duplicates + r.nodes["api"].rejected > 0);
 }
+
+#[test]
+fn feedback_loops_are_deterministic_however_they_are_stepped() {
+    // Every issue-15 controller at once, with OOM kills, restarts and scaling inside the run.
+    const LOOPS: &str = r#"Scenario(title: "loops", duration: 240.0, warmup: 5.0,
+        nodes: {
+            "clients": Source(rate: 80.0, to: "api", timeout: 2.0,
+                adaptive_limit: AdaptiveLimit(algorithm: Aimd, initial: Some(30), min_limit: Some(2), max_limit: Some(60), timeout: 1.0)),
+            "api": Service(workers: 4, queue: Queue(capacity: None), service: Exponential(mean: 0.04),
+                adaptive_rate: AdaptiveRate(slo: 0.5, initial_rate: 90.0, window: 3.0, interval: 1.0),
+                autoscale: Autoscale(metric: Utilization, target: 0.6, interval: 5.0, provisioning_delay: 7.0, stabilization: 20.0, min_workers: 2, max_workers: 12),
+                calls: [Call(to: "db", adaptive_limit: AdaptiveLimit(algorithm: Envoy, update_interval: 0.5, min_rtt_interval: 10.0, min_rtt_requests: 20))]),
+            "db": Service(workers: 6, queue: Queue(capacity: None), service: Exponential(mean: 0.05),
+                adaptive_limit: AdaptiveLimit(algorithm: Gradient2, min_limit: Some(4), max_limit: Some(80))),
+            "batch": Source(rate: 30.0, to: "worker"),
+            "worker": Service(workers: 2, queue: Queue(capacity: None), service: Exponential(mean: 0.05), calls: [Call(to: "db")],
+                memory: Memory(base: 100.0, per_queued: 4.0, per_in_service: 2.0, limit: Some(400.0), restart_delay: 2.0, max_restart_delay: 8.0, gc_slowdown: 1.0)),
+        },
+        timeline: ["at 60 for 60 set db.slowdown = 5", "at 150 for 30 set clients.rate = 200"])"#;
+    let straight = {
+        let mut s = sim(LOOPS, 9);
+        s.run_to_end();
+        (without_wall(&s.report()), format!("{:?}", s.log()))
+    };
+    let stepped = {
+        let mut s = sim(LOOPS, 9);
+        while s.now() < s.duration() {
+            s.advance_by(0.137f64.min(s.duration() - s.now()));
+        }
+        (without_wall(&s.report()), format!("{:?}", s.log()))
+    };
+    assert_eq!(straight, stepped);
+    let (report, log) = &straight;
+    for event in ["OomKilled", "Restarted", "Scaled", "WorkersReady"] {
+        assert!(log.contains(event), "the run should include {event}: {log}");
+    }
+    for key in ["\"oom_kills\"", "\"autoscale\"", "\"adaptive_rate\"", "\"adaptive_limit\""] {
+        assert!(report.contains(key), "{key} is reported");
+    }
+}

@@ -153,6 +153,10 @@ impl Gen {
         if self.chance(0.1) {
             let _ = write!(s, "network: Network(request: {}, loss: {}), ", self.dist(0.0, 0.05), self.num(0.0, 0.3));
         }
+        if self.chance(0.04) {
+            let limit = self.adaptive_limit();
+            let _ = write!(s, "adaptive_limit: {limit}, ");
+        }
         s
     }
 
@@ -200,7 +204,73 @@ impl Gen {
         if self.chance(0.1) {
             let _ = write!(s, "degrade: Degrade(above: {}, service: {}), ", self.num(0.0, 1.0), self.dist(0.0, 0.1));
         }
+        if self.chance(0.04) {
+            let _ =
+                write!(s, "contention: Contention(sigma: {}, kappa: {}), ", self.num(0.0, 0.3), self.num(0.0, 0.05));
+        }
+        if self.chance(0.04) {
+            let limit = self.adaptive_limit();
+            let _ = write!(s, "adaptive_limit: {limit}, ");
+        }
+        if self.chance(0.04) {
+            let _ = write!(
+                s,
+                "adaptive_rate: AdaptiveRate(slo: {}, initial_rate: {}, min_rate: {}, window: {}, interval: {}, decrease: {}, increase: Some({}), smoothing: {}, hysteresis: {}), ",
+                self.num(0.01, 1.0),
+                self.num(1.0, 100.0),
+                self.num(0.1, 5.0),
+                self.num(0.1, 5.0),
+                self.num(0.01, 2.0),
+                self.num(0.3, 0.99),
+                self.num(0.1, 10.0),
+                self.num(0.05, 1.0),
+                self.num(0.0, 5.0)
+            );
+        }
+        if self.chance(0.04) {
+            let _ = write!(
+                s,
+                "autoscale: Autoscale(metric: {}, target: {}, tolerance: {}, interval: {}, provisioning_delay: {}, stabilization: {}, min_workers: {}, max_workers: {}), ",
+                self.pick(&["Utilization", "QueuePerWorker", "InFlightPerWorker"]),
+                self.num(0.1, 2.0),
+                self.num(0.0, 0.3),
+                self.num(0.01, 3.0),
+                self.num(0.0, 3.0),
+                self.num(0.0, 10.0),
+                self.int(0, 3),
+                self.int(1, 12)
+            );
+        }
+        if self.chance(0.04) {
+            let _ = write!(
+                s,
+                "memory: Memory(base: {}, per_queued: {}, per_in_service: {}, limit: Some({}), restart_delay: {}, max_restart_delay: {}, reset_after: {}, gc_slowdown: {}), ",
+                self.num(0.0, 50.0),
+                self.num(0.0, 10.0),
+                self.num(0.0, 10.0),
+                self.num(20.0, 200.0),
+                self.num(0.0, 1.0),
+                self.num(1.0, 5.0),
+                self.num(0.0, 10.0),
+                self.num(0.0, 5.0)
+            );
+        }
         s
+    }
+
+    /// An adaptive concurrency limit with any algorithm and values that are sometimes hostile.
+    fn adaptive_limit(&mut self) -> String {
+        let algorithm = self.pick(&["Aimd", "Vegas", "Gradient2", "Envoy"]);
+        format!(
+            "AdaptiveLimit(algorithm: {algorithm}, initial: Some({}), min_limit: Some({}), max_limit: Some({}), timeout: {}, update_interval: {}, min_rtt_interval: {}, min_rtt_requests: {})",
+            self.int(1, 20),
+            self.int(1, 5),
+            self.int(5, 60),
+            self.num(0.01, 2.0),
+            self.num(0.01, 1.0),
+            self.num(0.5, 10.0),
+            self.int(1, 30)
+        )
     }
 }
 

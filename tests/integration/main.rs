@@ -3,6 +3,8 @@
 //!
 //! * `theory` — queueing formulas vs simulation, with confidence intervals from replications.
 //! * `determinism` — same inputs ⇒ identical reports, whatever the stepping.
+//! * `feedback` — the feedback-loop stories: an OOM crash loop, an autoscaler behind a spike,
+//!   an oscillating adaptive rate and its damped twin, congestion collapse and an adaptive limit.
 //! * `policies` — retry attempt distribution and backoff delays; breaker transitions.
 //! * `phenomena` — the behaviours users look for (cascades, blocking backpressure, crashes).
 //! * `conservation` — the counting identity as a property over random scenarios.
@@ -21,6 +23,7 @@ mod bad_input;
 mod cli;
 mod conservation;
 mod determinism;
+mod feedback;
 mod fuzz;
 #[cfg(feature = "gui")]
 mod gui;

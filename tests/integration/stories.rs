@@ -13,19 +13,7 @@ use sluice::Sim;
 use sluice::metrics::report::Report;
 use sluice::metrics::series::Point;
 
-const SEEDS: [u64; 3] = [1, 2, 3];
-
-/// Runs a shipped scenario to its end with `seed`, after the changes `sets` (at t = 0).
-fn run(name: &str, seed: u64, sets: &[(&str, &str)]) -> Sim {
-    let path = format!("{}/scenarios/{name}", env!("CARGO_MANIFEST_DIR"));
-    let mut sim = Sim::from_file(&path, Some(seed)).unwrap_or_else(|e| panic!("{e}"));
-    for (p, v) in sets {
-        sim.set(p, v).unwrap_or_else(|e| panic!("{p}: {e}"));
-    }
-    sim.run_to_end();
-    assert!(sim.report().errors.is_empty(), "{name}: {:?}", sim.report().errors);
-    sim
-}
+use super::util::{SEEDS, run_story as run};
 
 /// Time-weighted mean of `f` over the series points of `node` whose interval ends in (from, to]:
 /// a per-second rate for counters, a mean for gauges.
