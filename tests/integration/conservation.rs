@@ -315,6 +315,7 @@ fn counts_balance_at_every_node_in_random_scenarios() {
     // Totals over all cases, to show every label and path was exercised.
     let mut seen = [0u64; 8];
     let mut seen_reasons = [0u64; 14];
+    let mut loops = [0u64; 5];
     let mut deadline_drops = 0;
     for case in 0..60 {
         let text = random_scenario(&mut g);
@@ -367,6 +368,13 @@ fn counts_balance_at_every_node_in_random_scenarios() {
             assert!(r.errors.is_empty(), "case {case}: {:?}", r.errors);
         }
         deadline_drops += s.report().nodes.values().map(|n| n.deadline_dropped).sum::<u64>();
+        for p in s.report().nodes.values().filter_map(|n| n.policies.as_ref()) {
+            loops[0] += p.memory.map_or(0, |m| m.oom_kills);
+            loops[1] += p.memory.map_or(0, |m| m.restarts);
+            loops[2] += p.autoscale.map_or(0, |a| a.scale_ups + a.scale_downs);
+            loops[3] += p.adaptive_limit.map_or(0, |l| l.decreases);
+            loops[4] += p.adaptive_rate.map_or(0, |r| r.decreases);
+        }
         for n in s.report().nodes.values() {
             let row =
                 [n.completed, n.errors, n.rejected, n.dropped, n.timed_out, n.in_system, n.abandoned, n.cancelled];
@@ -376,6 +384,12 @@ fn counts_balance_at_every_node_in_random_scenarios() {
         }
     }
     assert!(deadline_drops > 0, "the random scenarios should drop work past a propagated deadline");
+    // The books balance through the feedback loops too: OOM kills and restarts, scaling, and
+    // limits and rates that moved.
+    let names = ["OOM kills", "restarts", "scaling decisions", "adaptive limit cuts", "adaptive rate cuts"];
+    for (name, total) in names.iter().zip(loops) {
+        assert!(total > 0, "the random scenarios should include {name} (seen {total})");
+    }
     let names = ["completed", "errors", "rejected", "dropped", "timed_out", "in_system", "abandoned", "cancelled"];
     for (name, total) in names.iter().zip(seen) {
         assert!(total > 20, "the random scenarios should exercise `{name}` (seen {total})");
