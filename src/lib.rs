@@ -10,7 +10,8 @@
 //!  engine/   Sim ──run_until/step/set──▶ SimSchedule ──▶ kernel::advance (event loop)
 //!  metrics/  NodeStats → Series (bounded) → Report (JSON / table / CSV)
 //!  params/   one registry of `node.field.sub` paths: --set, timeline, GUI inspector
-//!  cli/      sluice run | check | bench | params | gui
+//!  experiment/ sweeps, replications & CIs, MSER-5, A/B on common seeds, recovery, charts, shards
+//!  cli/      sluice run | check | params | gui | bench | sweep | compare | merge
 //!  gui/      (feature `gui`) Bevy window + egui panels driving the same Sim
 //! ```
 //!
@@ -31,6 +32,7 @@
 pub mod cli;
 pub mod edge;
 pub mod engine;
+pub mod experiment;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod metrics;

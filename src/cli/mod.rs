@@ -1,10 +1,11 @@
-//! The command line: `sluice run | check | bench | params`.
+//! The command line: `sluice run | check | params | gui | bench | sweep | compare | merge`.
 //!
 //! Exit codes (stable, one meaning each, documented in the README) are the constants in
 //! [`exit`]; every line printed goes through [`exit::print`] so a closed or full stdout ends
 //! the program with a code instead of a panic.
 
 pub mod exit;
+pub mod experiment;
 pub mod files;
 
 use std::path::{Path, PathBuf};
@@ -77,6 +78,13 @@ enum Command {
     },
     /// Open the desktop app (built with the `gui` feature).
     Gui(GuiArgs),
+    /// Run a sweep file: parameters × replications in parallel, summary with confidence
+    /// intervals, charts; `--shard I/N` runs one part of it.
+    Sweep(experiment::SweepArgs),
+    /// Compare two variants on the same seeds: the paired difference of each metric, with its CI.
+    Compare(experiment::CompareArgs),
+    /// Combine the shards of one sweep into the files one machine would have written.
+    Merge(experiment::MergeArgs),
     /// Speed benchmark: an M/M/1 at ρ = 0.9 with full metrics; prints customers/s and events/s.
     Bench {
         /// Customers to simulate (approximately: arrivals in the run).
@@ -113,6 +121,9 @@ pub fn main() -> ExitCode {
         Some(Command::Params { scenario, node }) => params(&scenario, node.as_deref()),
         Some(Command::Bench { customers, rho, repeat }) => bench(customers, rho, repeat),
         Some(Command::Gui(args)) => gui(args),
+        Some(Command::Sweep(args)) => experiment::sweep(args),
+        Some(Command::Compare(args)) => experiment::compare(args),
+        Some(Command::Merge(args)) => experiment::merge(args),
     }
 }
 

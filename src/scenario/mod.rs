@@ -129,7 +129,7 @@ impl<'a> Reporter<'a> {
 
 /// The RON dialect of scenario files: `Some` may be omitted (`timeout: 1.0`) and enum variants
 /// wrapping a struct are written flat (`Source(rate: 1.0, …)`).
-fn ron_options() -> ron::Options {
+pub(crate) fn ron_options() -> ron::Options {
     ron::Options::default().with_default_extension(
         ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
     )
