@@ -66,6 +66,9 @@ pub struct CompareArgs {
     /// A metric for which more is better, when its name does not say (repeatable).
     #[arg(long, value_name = "PATH")]
     pub higher: Vec<String>,
+    /// A metric for which less is better, when its name says otherwise (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub lower: Vec<String>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -117,7 +120,13 @@ pub fn sweep(a: SweepArgs) -> ExitCode {
     exp.options.shard = shard.unwrap_or(Shard::ALL);
     exp.options.progress = !a.quiet;
     if let Some(s) = shard {
-        say(&format!("sluice sweep: shard {}/{} ({} of {} cells)", s.index, s.count, cells_of(&exp, s), exp.sweep.cells.len()));
+        say(&format!(
+            "sluice sweep: shard {}/{} ({} of {} cells)",
+            s.index,
+            s.count,
+            cells_of(&exp, s),
+            exp.sweep.cells.len()
+        ));
     }
     let cells = match exp.write(&a.out) {
         Ok(c) => c,
@@ -137,6 +146,12 @@ fn cells_of(exp: &Experiment, s: Shard) -> usize {
 }
 
 pub fn merge(a: MergeArgs) -> ExitCode {
+    // The output folder first: a folder that cannot be written is an output failure (exit 3),
+    // not a problem with the shards.
+    if let Err(e) = std::fs::create_dir_all(&a.out) {
+        say(&format!("sluice merge: cannot create {}: {e}", a.out.display()));
+        return code(exit::OUTPUT);
+    }
     match output::merge(&a.out, &a.shards) {
         Ok(cells) => {
             let line = format!("merged {} shards: {} cells into {}\n", a.shards.len(), cells.len(), a.out.display());
@@ -167,7 +182,8 @@ pub fn compare(a: CompareArgs) -> ExitCode {
             .collect::<Result<_, _>>()?;
         Ok(Variant { name: name.to_string(), scenario, sets })
     };
-    let built = variant("A", &a.a, &a.set_a).and_then(|va| Ok((variant("B", a.b.as_deref().unwrap_or(&a.a), &a.set_b)?, va)));
+    let built =
+        variant("A", &a.a, &a.set_a).and_then(|va| Ok((variant("B", a.b.as_deref().unwrap_or(&a.a), &a.set_b)?, va)));
     let (vb, va) = match built {
         Ok(v) => v,
         Err((c, e)) => {
@@ -182,6 +198,7 @@ pub fn compare(a: CompareArgs) -> ExitCode {
         base_seed: seed,
         level: a.level,
         higher: a.higher.clone(),
+        lower: a.lower.clone(),
         threads: a.threads,
     };
     let result = experiment::compare(&va, &vb, &options);
@@ -221,36 +238,54 @@ pub fn compare(a: CompareArgs) -> ExitCode {
 
 /// The shard this machine runs: `--shard I/N`, else a Kubernetes Indexed Job's or a Slurm
 /// array's environment (read through `env`), else none (the whole sweep).
-pub fn choose_shard(flag: Option<&str>, shards: Option<usize>, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Shard>, String> {
+pub fn choose_shard(
+    flag: Option<&str>,
+    shards: Option<usize>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Shard>, String> {
     let shard = |index: usize, count: usize| -> Result<Shard, String> {
         if count == 0 || index >= count {
             return Err(format!("shard {index} of {count}: the index runs from 0 to the count − 1"));
         }
         Ok(Shard { index, count })
     };
-    let int = |name: &str, text: &str| text.trim().parse::<usize>().map_err(|_| format!("{name}={text}: expected a whole number"));
+    let int = |name: &str, text: &str| {
+        text.trim().parse::<usize>().map_err(|_| format!("{name}={text}: expected a whole number"))
+    };
     if let Some(f) = flag {
         let (i, n) = f.split_once('/').ok_or_else(|| format!("--shard {f}: expected I/N, e.g. --shard 0/4"))?;
         return shard(int("--shard", i)?, int("--shard", n)?).map(Some);
     }
     if let Some(i) = env("JOB_COMPLETION_INDEX") {
-        let n = shards.ok_or("JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job): give the Job's `completions` as --shards N")?;
+        let n = shards.ok_or(
+            "JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job): give the Job's `completions` as --shards N",
+        )?;
         return shard(int("JOB_COMPLETION_INDEX", &i)?, n).map(Some);
     }
     if let Some(id) = env("SLURM_ARRAY_TASK_ID") {
         let id = int("SLURM_ARRAY_TASK_ID", &id)?;
         let min = env("SLURM_ARRAY_TASK_MIN").map(|v| int("SLURM_ARRAY_TASK_MIN", &v)).transpose()?.unwrap_or(0);
-        let step = env("SLURM_ARRAY_TASK_STEP").map(|v| int("SLURM_ARRAY_TASK_STEP", &v)).transpose()?.unwrap_or(1).max(1);
+        let step =
+            env("SLURM_ARRAY_TASK_STEP").map(|v| int("SLURM_ARRAY_TASK_STEP", &v)).transpose()?.unwrap_or(1).max(1);
         let count = match (shards, env("SLURM_ARRAY_TASK_COUNT")) {
             (Some(n), _) => n,
             (None, Some(c)) => int("SLURM_ARRAY_TASK_COUNT", &c)?,
-            (None, None) => return Err("SLURM_ARRAY_TASK_ID is set but not SLURM_ARRAY_TASK_COUNT: give --shards N".into()),
+            (None, None) => {
+                return Err("SLURM_ARRAY_TASK_ID is set but not SLURM_ARRAY_TASK_COUNT: give --shards N".into());
+            }
         };
-        let index = id.checked_sub(min).ok_or(format!("SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}"))?;
+        let index =
+            id.checked_sub(min).ok_or(format!("SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}"))?;
         if index % step != 0 {
             return Err(format!("SLURM_ARRAY_TASK_ID {id} is not on the array's grid ({min} + k × {step})"));
         }
         return shard(index / step, count).map(Some);
+    }
+    if let Some(n) = shards {
+        return Err(format!(
+            "--shards {n} needs a scheduler's index (JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID); \
+             to run one part by hand write --shard I/{n}"
+        ));
     }
     Ok(None)
 }
@@ -282,7 +317,11 @@ fn table(metrics: &[String], cells: &[CellSummary]) -> String {
 
 /// A number with four significant digits.
 fn short(x: f64) -> String {
-    if x.is_finite() { format!("{:.4}", x).trim_end_matches('0').trim_end_matches('.').to_string() } else { x.to_string() }
+    if x.is_finite() {
+        format!("{:.4}", x).trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        x.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -300,6 +339,7 @@ mod tests {
         assert!(choose_shard(Some("8/8"), None, &none).is_err());
         assert!(choose_shard(Some("x"), None, &none).is_err());
         assert_eq!(choose_shard(None, None, &none), Ok(None));
+        assert!(choose_shard(None, Some(4), &none).unwrap_err().contains("--shard I/4"), "--shards alone is an error");
         let k8s = env(&[("JOB_COMPLETION_INDEX", "3")]);
         assert_eq!(choose_shard(None, Some(5), &k8s), Ok(Some(Shard { index: 3, count: 5 })));
         assert!(choose_shard(None, None, &k8s).unwrap_err().contains("--shards"));
@@ -311,7 +351,12 @@ mod tests {
             ("SLURM_ARRAY_TASK_COUNT", "4"),
         ]);
         assert_eq!(choose_shard(None, None, &slurm), Ok(Some(Shard { index: 2, count: 4 })));
-        let off_grid = env(&[("SLURM_ARRAY_TASK_ID", "15"), ("SLURM_ARRAY_TASK_MIN", "10"), ("SLURM_ARRAY_TASK_STEP", "10"), ("SLURM_ARRAY_TASK_COUNT", "4")]);
+        let off_grid = env(&[
+            ("SLURM_ARRAY_TASK_ID", "15"),
+            ("SLURM_ARRAY_TASK_MIN", "10"),
+            ("SLURM_ARRAY_TASK_STEP", "10"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ]);
         assert!(choose_shard(None, None, &off_grid).is_err());
         // The flag wins over the environment.
         assert_eq!(choose_shard(Some("0/2"), None, &slurm), Ok(Some(Shard { index: 0, count: 2 })));

@@ -457,6 +457,7 @@ impl Sim {
                 .filter(|e| e.event.is_incident())
                 .map(|e| Incident { at_s: nanos_to_secs(e.at), node: e.subject.clone(), what: e.event.clone() })
                 .collect(),
+            recovery: crate::experiment::run::source_verdicts(self),
             errors: k.errors.clone(),
             stopped: k.limits.stopped.as_ref().map(ToString::to_string),
         }

@@ -85,7 +85,9 @@ impl Experiment {
     /// Runs this machine's part of the sweep and writes its files into `dir`.
     pub fn write(&self, dir: &Path) -> Result<Vec<CellSummary>, String> {
         let mut writer = output::Writer::create(dir, &self.sweep, self.options.shard).map_err(|e| e.to_string())?;
-        self.sweep.run(&self.options, &mut |cell, setting, rows| writer.cell(cell, setting, rows).map_err(|e| e.to_string()))?;
+        self.sweep.run(&self.options, &mut |cell, setting, rows| {
+            writer.cell(cell, setting, rows).map_err(|e| e.to_string())
+        })?;
         writer.finish().map_err(|e| e.to_string())
     }
 }
@@ -121,9 +123,10 @@ pub struct Comparison {
 }
 
 /// Whether more of `metric` is better, as its name says: goodput, throughput, completions and
-/// recoveries are; latency, waits, queues, failures of every kind and `stuck` are not.
+/// recoveries are; latency, waits, queues, failures of every kind, `stuck` — and utilization,
+/// which can be busy work for callers who left — are not.
 pub fn higher_is_better(metric: &str) -> bool {
-    ["goodput", "throughput", "completed", "recovered", "ok", "utilization"]
+    ["goodput", "throughput", "completed", "recovered", "ok"]
         .iter()
         .any(|w| metric.rsplit('.').next().is_some_and(|last| last.contains(w)) || metric.ends_with(w))
 }
@@ -139,8 +142,10 @@ pub struct CompareOptions {
     pub base_seed: u64,
     /// Confidence level of the intervals.
     pub level: f64,
-    /// Metrics for which more is better, when their names do not say ([`higher_is_better`]).
+    /// Metrics for which more is better, or less, whatever their names say
+    /// ([`higher_is_better`]).
     pub higher: Vec<String>,
+    pub lower: Vec<String>,
     /// Worker threads (0: one per core).
     pub threads: usize,
 }
@@ -149,7 +154,7 @@ pub struct CompareOptions {
 /// and coin flips wherever the variants do not differ) and compares every metric by its paired
 /// difference B − A, with a confidence interval.
 pub fn compare(a: &Variant, b: &Variant, o: &CompareOptions) -> Result<Comparison, String> {
-    let CompareOptions { metrics, replications, base_seed, level, ref higher, threads } = o.clone();
+    let CompareOptions { metrics, replications, base_seed, level, ref higher, ref lower, threads } = o.clone();
     let metrics = &metrics[..];
     if replications < 2 {
         return Err("a comparison needs at least 2 replications for an interval".into());
@@ -192,7 +197,7 @@ pub fn compare(a: &Variant, b: &Variant, o: &CompareOptions) -> Result<Compariso
             let xa: Vec<f64> = ra.iter().map(|r| r.metrics[i]).collect();
             let xb: Vec<f64> = rb.iter().map(|r| r.metrics[i]).collect();
             let difference = paired(&xa, &xb, level).unwrap_or_else(|_| summarize(&[], level));
-            let up = higher.contains(m) || higher_is_better(m);
+            let up = higher.contains(m) || (higher_is_better(m) && !lower.contains(m));
             MetricComparison {
                 metric: m.clone(),
                 a: summarize(&xa, level),

@@ -55,7 +55,7 @@ pub fn summarize_cell(spec: &SweepSpec, cell: usize, setting: &Setting, rows: &[
         metrics
             .iter()
             .filter(|(m, _)| p.metrics.is_empty() || p.metrics.contains(m))
-            .all(|(_, s)| s.relative_half_width() <= p.relative)
+            .all(|(_, s)| s.n < 2 || s.relative_half_width() <= p.relative)
     });
     CellSummary {
         cell,
@@ -125,7 +125,22 @@ impl Writer {
     }
 
     fn open(dir: &Path, spec: &SweepSpec, title: &str, base_seed: u64, summary: bool) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        // A folder reused for another run must not keep this kind of run's old files (a shard
+        // written where a whole sweep was would otherwise sit beside its stale summary). Only
+        // the names a sweep writes are removed.
+        let mut ours = vec!["runs.csv".to_string(), "summary.csv".into(), "summary.json".into(), "shard.json".into()];
+        for (i, c) in spec.charts.iter().enumerate() {
+            ours.extend(["svg", "png"].map(|ext| format!("{}.{ext}", c.file_stem(i))));
+        }
+        for name in ours {
+            match std::fs::remove_file(dir.join(&name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    anyhow::bail!("cannot replace {}: {e}", dir.join(&name).display())
+                }
+                _ => {}
+            }
+        }
         let params: Vec<String> = spec.parameters.iter().map(|p| p.path.clone()).collect();
         let mut runs = csv::Writer::from_path(dir.join("runs.csv"))?;
         let mut header = vec!["cell".to_string(), "replication".into(), "seed".into()];
@@ -230,8 +245,9 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> anyhow::Result<Vec<CellSummary>>
     let mut manifests = Vec::new();
     for dir in shards {
         let path = dir.join("shard.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}; a shard's folder holds the shard.json its run wrote", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            anyhow::anyhow!("{}: {e}; a shard's folder holds the shard.json its run wrote", path.display())
+        })?;
         let m: Manifest = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         manifests.push(m);
     }
@@ -320,9 +336,10 @@ fn draw(stem: &Path, c: &ChartSpec, spec: &SweepSpec, cells: &[CellSummary]) -> 
     };
     // The value other parameters are held at: their first.
     let others_first = |cell: &CellSummary, free: &[&str]| {
-        spec.parameters.iter().filter(|p| !free.contains(&p.path.as_str())).all(|p| {
-            cell.parameters.get(&p.path) == p.value_texts().first()
-        })
+        spec.parameters
+            .iter()
+            .filter(|p| !free.contains(&p.path.as_str()))
+            .all(|p| cell.parameters.get(&p.path) == p.value_texts().first())
     };
     match c {
         ChartSpec::Map { x, y, metric, title, .. } => {
@@ -377,13 +394,16 @@ fn draw(stem: &Path, c: &ChartSpec, spec: &SweepSpec, cells: &[CellSummary]) -> 
                         let parts: Vec<String> = key.iter().map(|(p, v)| format!("{p} = {v}")).collect();
                         name = format!("{name}, {}", parts.join(", "));
                     }
-                    series.push(chart::Line { name, points: points.into_iter().map(|(_, x, y, h)| (x, y, h)).collect() });
+                    series
+                        .push(chart::Line { name, points: points.into_iter().map(|(_, x, y, h)| (x, y, h)).collect() });
                 }
             }
             let chart = chart::LineChart {
                 title: title.clone().unwrap_or_else(|| spec.title.clone()),
                 x_label,
-                y_label: y_label.clone().unwrap_or_else(|| metrics.iter().map(|m| label(m)).collect::<Vec<_>>().join(", ")),
+                y_label: y_label
+                    .clone()
+                    .unwrap_or_else(|| metrics.iter().map(|m| label(m)).collect::<Vec<_>>().join(", ")),
                 log_y: *log_y,
                 series,
             };

@@ -71,7 +71,11 @@ fn rewrite_timeline(scn: &mut Scenario, rest: &str, value: &str) -> Result<(), S
         .ok_or_else(|| format!("the scenario has {n} timeline entries; `timeline.{index}` is not one"))?;
     let e = parse_timeline_entry(entry)?;
     let secs = |what: &str| -> Result<f64, String> {
-        value.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).ok_or(format!("`{what}` takes seconds, got `{value}`"))
+        value
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .ok_or(format!("`{what}` takes seconds, got `{value}`"))
     };
     let (mut at, mut duration, mut set) = (nanos_to_secs(e.at), e.duration.map(nanos_to_secs), e.value.to_string());
     match field {
@@ -192,14 +196,29 @@ fn warmup_of(sim: &Sim, spec: &SweepSpec) -> f64 {
     let Warmup::Mser5(metric) = &spec.warmup else { return scenario };
     let Some((node, column)) = metric.strip_prefix("series.").and_then(|r| r.split_once('.')) else { return scenario };
     let Some(value) = column_reader(column) else { return scenario };
-    // The completed points only (the open tail covers less than a step).
-    let points: Vec<&Point> = sim.series(node).iter().filter(|p| p.span > 0.0).collect();
+    // The completed points after the scenario's own warm-up (before it nothing is counted and
+    // the series reads 0; the open tail covers less than a step). MSER-5 truncates further.
+    let points: Vec<&Point> = sim.series(node).iter().filter(|p| p.span > 0.0 && p.t > scenario).collect();
     let full = points.split_last().map_or(&points[..], |(_, rest)| rest);
     let values: Vec<f64> = full.iter().map(|p| value(p)).collect();
     match mser::mser5(&values) {
         Some(t) if t.points > 0 => full.get(t.points - 1).map_or(scenario, |p| p.t),
-        _ => 0.0,
+        _ => scenario,
     }
+}
+
+/// Every source's recovery from the scenario's trigger (its first timeline entry with a
+/// duration), judged with the default settings: what the report's `recovery` holds and the
+/// app draws as regime bands. Empty when the scenario has no such entry.
+pub fn source_verdicts(sim: &Sim) -> std::collections::BTreeMap<String, recovery::Verdict> {
+    use crate::scenario::schema::NodeSpec;
+    let sources = sim.scenario().nodes.iter().filter(|(_, n)| matches!(n, NodeSpec::Source(_)));
+    sources
+        .filter_map(|(name, _)| {
+            let setup = RecoverySetup { node: name.clone(), trigger: None, tolerance: None, window: None, hold: None };
+            judge(sim, &setup).map(|v| (name.clone(), v))
+        })
+        .collect()
 }
 
 /// The recovery verdict of the run against its trigger.

@@ -322,15 +322,22 @@ fn check(spec: &SweepSpec, src: &Source) -> Result<(), ScenarioError> {
     let mut cells: usize = 1;
     for (i, p) in spec.parameters.iter().enumerate() {
         let at = format!("parameters.{i}");
-        let forms = usize::from(!p.values.is_empty()) + usize::from(!p.choices.is_empty()) + usize::from(p.range.is_some());
+        let forms =
+            usize::from(!p.values.is_empty()) + usize::from(!p.choices.is_empty()) + usize::from(p.range.is_some());
         if forms != 1 {
-            r.at(&at, "give each parameter exactly one of `values: [...]`, `choices: [...]` or `range: (first, step, last)`");
+            r.at(
+                &at,
+                "give each parameter exactly one of `values: [...]`, `choices: [...]` or `range: (first, step, last)`",
+            );
             continue;
         }
         if let Some((first, step, last)) = p.range
             && !(first.is_finite() && last.is_finite() && step.is_finite() && step > 0.0 && last >= first)
         {
-            r.at(&format!("{at}.range"), "a range is (first, step, last) with step > 0 and last ≥ first: e.g. (0.1, 0.1, 0.9)");
+            r.at(
+                &format!("{at}.range"),
+                "a range is (first, step, last) with step > 0 and last ≥ first: e.g. (0.1, 0.1, 0.9)",
+            );
             continue;
         }
         if p.values.iter().any(|v| !v.is_finite()) {

@@ -73,75 +73,90 @@ impl Sweep {
         let loaded = LoadedSweep::read(path).map_err(|e| e.to_string())?;
         let src = crate::scenario::Source::read(&loaded.scenario_path).map_err(|e| e.to_string())?;
         let scenario = crate::scenario::load(&src).map_err(|e| e.to_string())?;
-        Self::new(loaded.spec, scenario, src.text).map_err(|e| format!("{}: {e}", loaded.file))
+        let sweep = Self::unchecked(loaded.spec, scenario, src.text);
+        // Located in the sweep file, at the parameter or metric that does not fit the model.
+        sweep.check().map_err(|(at, message)| {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let (line, col) = crate::scenario::spans::SpanIndex::scan(&text).find(&at);
+            format!("{}:{line}:{col}: {message}", loaded.file)
+        })?;
+        Ok(sweep)
     }
 
     /// A sweep of `scenario` (already checked) by `spec`.
     pub fn new(spec: SweepSpec, scenario: Scenario, scenario_text: String) -> Result<Self, String> {
-        let base_seed = spec.seed.unwrap_or(scenario.seed);
-        let cells = cells(&spec);
-        let sweep = Self { spec, scenario, scenario_text, base_seed, cells };
-        sweep.check()?;
+        let sweep = Self::unchecked(spec, scenario, scenario_text);
+        sweep.check().map_err(|(at, message)| format!("{at}: {message}"))?;
         Ok(sweep)
     }
 
+    fn unchecked(spec: SweepSpec, scenario: Scenario, scenario_text: String) -> Self {
+        let base_seed = spec.seed.unwrap_or(scenario.seed);
+        let cells = cells(&spec);
+        Self { spec, scenario, scenario_text, base_seed, cells }
+    }
+
     /// Tries every parameter value on the model (without running it) and every metric's
-    /// node, so a mistake is reported before hours of runs, not after.
-    fn check(&self) -> Result<(), String> {
+    /// node, so a mistake is reported before hours of runs, not after. An error names the
+    /// sweep file's path it is at (`parameters.2`, `metrics.0`).
+    fn check(&self) -> Result<(), (String, String)> {
         for (i, p) in self.spec.parameters.iter().enumerate() {
+            let at = format!("parameters.{i}");
             for value in p.value_texts() {
                 let setting = vec![(p.path.clone(), value.clone())];
                 let (scn, sets) = cell_scenario(&self.scenario, &self.spec, &setting)
-                    .map_err(|e| format!("parameters.{i} ({}): {e}", p.path))?;
+                    .map_err(|e| (at.clone(), format!("`{}` = {value}: {e}", p.path)))?;
                 let mut sim = Sim::from_scenario(scn, Some(self.base_seed))
-                    .map_err(|e| format!("parameters.{i} ({} = {value}): {e}", p.path))?;
+                    .map_err(|e| (at.clone(), format!("`{}` = {value}: {e}", p.path)))?;
                 for (path, v) in &sets {
-                    sim.set(path, v).map_err(|e| format!("parameters.{i} ({path} = {v}): {e}"))?;
+                    sim.set(path, v).map_err(|e| (at.clone(), format!("`{path}` = {v}: {e}")))?;
                 }
             }
         }
-        let sim = Sim::from_scenario(self.scenario.clone(), Some(self.base_seed)).map_err(|e| e.to_string())?;
+        let sim = Sim::from_scenario(self.scenario.clone(), Some(self.base_seed))
+            .map_err(|e| ("scenario".to_string(), e.to_string()))?;
         let nodes = sim.node_names();
-        for m in &self.spec.metrics {
+        for (i, m) in self.spec.metrics.iter().enumerate() {
+            let at = format!("metrics.{i}");
             let node = match m.split('.').collect::<Vec<_>>().as_slice() {
                 ["recovered" | "stuck" | "recovery_s"] => continue,
                 ["series", node, column] => {
                     if !super::run::SERIES_COLUMNS.contains(column) {
-                        return Err(format!(
-                            "metric `{m}`: a series metric names a column: {}",
-                            super::run::SERIES_COLUMNS.join(", ")
-                        ));
+                        let columns = super::run::SERIES_COLUMNS.join(", ");
+                        return Err((at, format!("metric `{m}`: a series metric names a column: {columns}")));
                     }
                     *node
                 }
                 ["nodes", node, ..] => *node,
                 [top, ..] if ["links", "amplification", "sim_time_s", "events"].contains(top) => continue,
                 _ => {
-                    return Err(format!(
-                        "metric `{m}`: write a report path (`nodes.NODE.…`, `links.FROM->TO.…`), \
-                         `series.NODE.COLUMN`, or `recovered`, `stuck`, `recovery_s`"
+                    return Err((
+                        at,
+                        format!(
+                            "metric `{m}`: write a report path (`nodes.NODE.…`, `links.FROM->TO.…`), \
+                             `series.NODE.COLUMN`, or `recovered`, `stuck`, `recovery_s`"
+                        ),
                     ));
                 }
             };
             if !nodes.iter().any(|n| n == node) {
-                return Err(format!("metric `{m}`: no node named `{node}`; nodes are {}", nodes.join(", ")));
+                return Err((at, format!("metric `{m}`: no node named `{node}`; nodes are {}", nodes.join(", "))));
             }
         }
         if let Some(r) = &self.spec.recovery
             && !nodes.contains(&r.node)
         {
-            return Err(format!("recovery: no node named `{}`", r.node));
+            return Err((
+                "recovery".into(),
+                format!("recovery: no node named `{}`; nodes are {}", r.node, nodes.join(", ")),
+            ));
         }
         Ok(())
     }
 
     /// Runs this machine's part of the sweep, handing each cell's runs to `done` in cell
     /// order. Returns the number of runs made.
-    pub fn run(
-        &self,
-        options: &Options,
-        done: &mut CellSink<'_>,
-    ) -> Result<u64, String> {
+    pub fn run(&self, options: &Options, done: &mut CellSink<'_>) -> Result<u64, String> {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(options.threads).build().map_err(|e| e.to_string())?;
         let mine: Vec<usize> = (0..self.cells.len()).filter(|c| options.shard.takes(*c)).collect();
         let bar = progress(options.progress, mine.len() as u64 * u64::from(self.spec.replications));
@@ -168,7 +183,8 @@ impl Sweep {
         let (scn, sets) = cell_scenario(&self.scenario, &self.spec, &self.cells[cell])?;
         let run = |rep: u32| -> Result<RunRow, String> {
             let seed = run_seed(self.base_seed, cell, rep, self.spec.common_seeds);
-            let (warmup_s, metrics) = run_once(&scn, &sets, &self.spec, seed).map_err(|e| format!("cell {cell}: {e}"))?;
+            let (warmup_s, metrics) =
+                run_once(&scn, &sets, &self.spec, seed).map_err(|e| format!("cell {cell}: {e}"))?;
             bar.inc(1);
             Ok(RunRow { cell, rep, seed, warmup_s, metrics })
         };
@@ -190,7 +206,8 @@ impl Sweep {
 }
 
 /// With `precision`: how many replications the cell needs in all, from its values so far
-/// (None: precise enough, or at the cap). The estimate scales the count by the square of how
+/// (None: precise enough, or at the cap). A metric with fewer than two values in the cell (a
+/// recovery time where no seed recovered) has no interval and is not chased. The estimate scales the count by the square of how
 /// far each half-width is from its target (the half-width shrinks as 1/√n), and never adds
 /// fewer than one nor goes past the cap.
 pub fn next_round(spec: &SweepSpec, rows: &[RunRow]) -> Option<u32> {
@@ -205,6 +222,11 @@ pub fn next_round(spec: &SweepSpec, rows: &[RunRow]) -> Option<u32> {
             continue;
         }
         let values: Vec<f64> = rows.iter().map(|r| r.metrics[i]).filter(|x| x.is_finite()).collect();
+        if values.len() < 2 {
+            // No interval to tighten (`recovery_s` where every seed stayed down): more runs
+            // of the same cell would not give it one.
+            continue;
+        }
         let s = summarize(&values, spec.level);
         let rel = s.relative_half_width();
         if rel <= p.relative {

@@ -17,6 +17,7 @@ use egui_plot::{Corner, Legend, Line, LineStyle, Plot, PlotPoints, Polygon};
 use super::health::Level;
 use super::palette;
 use super::state::GuiState;
+use crate::experiment::recovery::Regime;
 use crate::metrics::series::Point;
 
 type Getter = fn(&Point) -> f64;
@@ -238,10 +239,12 @@ pub fn plots_ui(ui: &mut Ui, state: &mut GuiState) {
     let mut drawn = None;
     let mut pan = 0.0;
     let mut zoom = 1.0;
+    let regimes = regime_bands(&state.sim);
     ui.horizontal(|ui| {
         for &i in &shown {
             ui.allocate_ui(egui::vec2(each, height), |ui| {
                 let response = plot_one(ui, state, &PLOTS[i], i, &nodes, range, each, height);
+                draw_regimes(ui, &response.transform, &regimes, i);
                 drawn.get_or_insert(response.transform.bounds().range_x());
                 let r = &response.response;
                 if r.dragged() {
@@ -266,6 +269,67 @@ pub fn plots_ui(ui: &mut Ui, state: &mut GuiState) {
     }
     if zoom != 1.0 {
         state.plot_window = (state.plot_window * zoom).clamp(1.0, 1e7);
+    }
+}
+
+/// The sources' regimes since the scenario's trigger that are not stable: (source, from, to,
+/// regime), from the same recovery verdict the report's `recovery` holds.
+fn regime_bands(sim: &crate::Sim) -> Vec<(String, f64, f64, Regime)> {
+    let verdicts = crate::experiment::run::source_verdicts(sim);
+    verdicts
+        .into_iter()
+        .flat_map(|(source, v)| {
+            v.regimes
+                .into_iter()
+                .filter(|s| s.regime != Regime::Stable)
+                .map(move |s| (source.clone(), s.from, s.to, s.regime))
+        })
+        .collect()
+}
+
+/// The colour of a regime's band: overloaded amber, recovering blue, stuck red.
+fn regime_colour(r: Regime) -> Color32 {
+    match r {
+        Regime::Stable => palette::OK,
+        Regime::Overloaded => palette::WARN,
+        Regime::Recovering => palette::SCRIPTED,
+        Regime::Stuck => palette::BAD,
+    }
+}
+
+/// Bands along the bottom of a plot where the sources were overloaded, recovering or stuck
+/// (metastable) after the scenario's trigger; hovering one names it. A thin strip rather than a
+/// full-height wash: fill is what a software renderer pays for, and the lines stay readable.
+fn draw_regimes(ui: &Ui, transform: &egui_plot::PlotTransform, bands: &[(String, f64, f64, Regime)], plot: usize) {
+    if bands.is_empty() {
+        return;
+    }
+    let frame = *transform.frame();
+    let lane = egui::Rect::from_min_max(egui::pos2(frame.left(), frame.bottom() - 5.0), frame.right_bottom());
+    let painter = ui.painter().with_clip_rect(frame);
+    let pointer = ui.ctx().pointer_hover_pos();
+    let mut hovered = Vec::new();
+    for (source, from, to, regime) in bands {
+        let (x0, x1) = (transform.position_from_point_x(*from), transform.position_from_point_x(*to));
+        let band = egui::Rect::from_x_y_ranges(x0..=x1.max(x0 + 1.0), lane.y_range());
+        painter.rect_filled(band, 0.0, regime_colour(*regime).gamma_multiply(0.85));
+        if pointer.is_some_and(|p| band.expand2(egui::vec2(0.0, 3.0)).contains(p)) {
+            hovered.push(format!("{source}: {} {from:.0}–{to:.0} s", regime_name(*regime)));
+        }
+    }
+    if !hovered.is_empty() {
+        egui::Tooltip::always_open(ui.ctx().clone(), ui.layer_id(), ui.id().with(("regime", plot)), lane)
+            .show(|ui| ui.label(hovered.join("\n")));
+    }
+}
+
+/// A regime as the band's tooltip names it.
+pub fn regime_name(r: Regime) -> &'static str {
+    match r {
+        Regime::Stable => "stable",
+        Regime::Overloaded => "overloaded",
+        Regime::Recovering => "recovering",
+        Regime::Stuck => "stuck (metastable)",
     }
 }
 

@@ -159,6 +159,11 @@ pub struct Report {
     /// entries if the log outgrew its cap).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub incidents: Vec<Incident>,
+    /// For each source, whether it came back from the scenario's trigger (its first timeline
+    /// entry with a duration) and the regimes over time (stable, overloaded, recovering,
+    /// stuck); absent without such an entry (`crate::experiment::recovery`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub recovery: BTreeMap<String, crate::experiment::recovery::Verdict>,
     /// Timeline entries that could not be applied.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,

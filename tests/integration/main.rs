@@ -3,6 +3,8 @@
 //!
 //! * `theory` — queueing formulas vs simulation, with confidence intervals from replications.
 //! * `determinism` — same inputs ⇒ identical reports, whatever the stepping.
+//! * `experiments` — sweeps, shards and merge (byte-identical), CI coverage, MSER-5, A/B on
+//!   common seeds, the shipped sweeps' claims, and the experiment commands with hostile input.
 //! * `feedback` — the feedback-loop stories: an OOM crash loop, an autoscaler behind a spike,
 //!   an oscillating adaptive rate and its damped twin, congestion collapse and an adaptive limit.
 //! * `policies` — retry attempt distribution and backoff delays; breaker transitions.
@@ -23,6 +25,7 @@ mod bad_input;
 mod cli;
 mod conservation;
 mod determinism;
+mod experiments;
 mod feedback;
 mod fuzz;
 #[cfg(feature = "gui")]
