@@ -53,6 +53,10 @@
 //! `recovered` is whether there is one. `stuck` is whether the run *ends* Stuck: a run can recover
 //! and relapse (both true), or end within the grace period (both false: too short to tell).
 //!
+//! **The end of the run.** The last samples are covered by fewer windows than the rest; an
+//! unhealthy tail shorter than a window after a healthy stretch is undecided and keeps the
+//! label before it, so one noisy last sample does not turn a recovered run into a stuck one.
+//!
 //! **Live.** Labels use no future beyond a window and `hold`: [`regimes_live`] is [`verdict`] on
 //! the samples up to `now`. A sample's live label can still change while it ends within
 //! `window + hold` of `now` (a later window may cover it, its stretch may yet reach `hold`),
@@ -346,6 +350,17 @@ pub fn verdict(samples: &[Sample], trigger: Trigger, spec: &RecoverySpec) -> Res
         }
     }
 
+    // An unhealthy tail shorter than a window after a healthy stretch is undecided, not a
+    // relapse: the samples at the very end are covered by fewer windows than the rest (only the
+    // last one), so one noisy sample would otherwise end a recovered run as stuck. It keeps the
+    // label of what precedes it.
+    if let Some(h) = healthy.iter().rposition(|x| *x)
+        && h + 1 < n
+        && rows[n - 1].t - rows[h].t < window - EPS
+    {
+        healthy[h + 1..].fill(true);
+    }
+
     let grace = GRACE_FACTOR * (end - start).max(window);
     let regime = |k: usize| {
         let r = rows[k];
@@ -441,6 +456,27 @@ mod tests {
 
     fn regime_at(spans: &[Span], t: f64) -> Option<Regime> {
         spans.iter().find(|s| s.from < t && t <= s.to).map(|s| s.regime)
+    }
+
+    #[test]
+    fn a_bad_last_sample_after_a_recovery_is_no_relapse() {
+        // The last sample is covered by one window only; a spike in it must not end a
+        // recovered run as stuck (found on retry-budget.ron, whose last second read Stuck).
+        let s = series(240, |t| {
+            if t > 60.0 && t <= 85.0 {
+                (20.0, 1.0)
+            } else if t > 239.0 {
+                (100.0, 3.0)
+            } else {
+                GOOD
+            }
+        });
+        let v = judge(&s, &RecoverySpec::default());
+        assert!(v.recovered && !v.stuck, "{v:?}");
+        assert_eq!(kinds(&v).last(), Some(&Regime::Stable));
+        // A relapse longer than a window still shows.
+        let s = series(240, |t| if (60.0..=85.0).contains(&t) || t > 220.0 { (20.0, 1.0) } else { GOOD });
+        assert_eq!(kinds(&judge(&s, &RecoverySpec::default())).last(), Some(&Regime::Stuck));
     }
 
     #[test]

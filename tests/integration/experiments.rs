@@ -386,3 +386,25 @@ fn compare_command_prints_the_paired_difference() {
         sluice(&["compare", "scenarios/mmck.ron", "--metric", "nodes.server.completed", "--set-b", "server.workers"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
 }
+
+#[test]
+fn a_runs_report_labels_its_regimes_after_the_trigger() {
+    // retry-storm.ron: the spike (60–70 s) leaves the clients stuck; with the budget they recover.
+    let storm = super::util::run_story("retry-storm.ron", 1, &[]).report();
+    let v = &storm.recovery["clients"];
+    assert!(!v.recovered && v.stuck, "{v:?}");
+    let last = v.regimes.last().unwrap();
+    assert_eq!(last.regime, sluice::experiment::recovery::Regime::Stuck);
+    assert_eq!(last.to, storm.sim_time_s);
+    assert!(
+        v.regimes
+            .iter()
+            .any(|s| s.regime == sluice::experiment::recovery::Regime::Overloaded && (60.0..=65.0).contains(&s.from))
+    );
+    let budget = super::util::run_story("retry-budget.ron", 1, &[]).report();
+    let v = &budget.recovery["clients"];
+    assert!(v.recovered && !v.stuck && v.recovery_s.unwrap() < 30.0, "{v:?}");
+    assert_eq!(v.regimes.last().unwrap().regime, sluice::experiment::recovery::Regime::Stable);
+    // No trigger, no verdict.
+    assert!(super::util::run_story("mmck.ron", 1, &[]).report().recovery.is_empty());
+}
