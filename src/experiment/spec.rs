@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::recovery::RecoverySpec;
 use crate::scenario::spans::SpanIndex;
-use crate::scenario::{Diagnostic, Reporter, ScenarioError, Source, errors, ron_options};
+use crate::scenario::{Reporter, ScenarioError, Source};
 
 /// A sweep file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -273,14 +273,7 @@ impl LoadedSweep {
 
 /// Parses a sweep file's text (syntax and field names only).
 pub fn parse(src: &Source) -> Result<SweepSpec, ScenarioError> {
-    ron_options().from_str::<SweepSpec>(&src.text).map_err(|e| ScenarioError {
-        diagnostics: vec![Diagnostic {
-            file: src.name.clone(),
-            line: e.span.start.line.max(1),
-            col: e.span.start.col.max(1),
-            message: errors::explain(&e.code, &src.text, e.span.start.line, e.span.start.col),
-        }],
-    })
+    crate::scenario::parse_as(src)
 }
 
 /// The rules a sweep file must follow that serde cannot say.

@@ -454,16 +454,17 @@ fn stirling_correction(x: f64) -> f64 {
 mod tests {
     use super::*;
 
-    /// SplitMix64 (Steele, Lea & Flood 2014): a deterministic stream for the coverage tests.
-    struct SplitMix(u64);
+    /// The engine's named portable generator, as a deterministic stream for the coverage tests.
+    struct Stream(crate::engine::rng::SimRng);
 
-    impl SplitMix {
+    impl Stream {
+        fn new(seed: u64) -> Self {
+            Self(crate::engine::rng::stream(seed, "stats-test", "coverage"))
+        }
+
         fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
+            use rand::RngExt as _;
+            self.0.random::<u64>()
         }
 
         /// Uniform in (0, 1].
@@ -578,7 +579,7 @@ mod tests {
     fn accumulator_matches_the_batch_formula_and_merges() {
         // Offset 10⁶, spread 1: Σx² − n·x̄² would lose about 12 digits here; Welford keeps the
         // two-pass answer to the conditioning of the data ((mean/sd)² ≈ 10¹²).
-        let mut rng = SplitMix(7);
+        let mut rng = Stream::new(7);
         let xs: Vec<f64> = (0..1000).map(|_| 1e6 + rng.normal()).collect();
         let n = xs.len() as f64;
         let mean = xs.iter().sum::<f64>() / n;
@@ -619,7 +620,7 @@ mod tests {
     #[test]
     fn common_random_numbers_call_the_winner() {
         // B is A plus 0.5 ± 0.1: each alone spreads by ±10, the pairs by little.
-        let mut rng = SplitMix(11);
+        let mut rng = Stream::new(11);
         let a: Vec<f64> = (0..10).map(|_| 50.0 + 10.0 * rng.normal()).collect();
         let b: Vec<f64> = a.iter().map(|x| x + 0.5 + 0.1 * rng.normal()).collect();
         let d = paired(&a, &b, 0.95).unwrap();
@@ -649,12 +650,12 @@ mod tests {
     fn intervals_cover_at_their_level() {
         // Normal N(3, 2²): exact t theory, 95 % ± 1.5 points (3 binomial standard errors); 94.25 %
         // here, 94.96 % over 200 000 trials.
-        let mut rng = SplitMix(2024);
+        let mut rng = Stream::new(2024);
         let normal = coverage(2000, || 3.0 + 2.0 * rng.normal(), 3.0);
         assert!((0.935..=0.965).contains(&normal), "normal coverage {normal}");
         // Exponential (mean 1, skewness 2): the t interval under-covers at n = 10: 90.2 % here,
         // 90.0 % over 200 000 trials. Replications of a skewed metric (tail latency) need more.
-        let mut rng = SplitMix(2025);
+        let mut rng = Stream::new(2025);
         let skewed = coverage(2000, || -rng.uniform().ln(), 1.0);
         assert!((0.87..=0.95).contains(&skewed), "exponential coverage {skewed}");
     }

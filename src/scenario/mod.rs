@@ -142,7 +142,13 @@ pub fn to_ron(scn: &Scenario) -> String {
 
 /// Parses RON text into a scenario (syntax and field names only).
 pub fn parse(src: &Source) -> Result<Scenario, ScenarioError> {
-    ron_options().from_str::<Scenario>(&src.text).map_err(|e| ScenarioError {
+    parse_as(src)
+}
+
+/// Parses RON text in the scenario dialect into any file type of ours (a scenario, a sweep),
+/// with the syntax error located and explained.
+pub fn parse_as<T: serde::de::DeserializeOwned>(src: &Source) -> Result<T, ScenarioError> {
+    ron_options().from_str::<T>(&src.text).map_err(|e| ScenarioError {
         diagnostics: vec![Diagnostic {
             file: src.name.clone(),
             line: e.span.start.line.max(1),
