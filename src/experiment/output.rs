@@ -107,7 +107,7 @@ impl Writer {
     /// Creates `dir` and the files a run of `sweep` by `shard` writes.
     pub fn create(dir: &Path, sweep: &Sweep, shard: Shard) -> anyhow::Result<Self> {
         let whole = shard.count == 1;
-        let mut w = Self::open(dir, &sweep.spec, &sweep.scenario.title, sweep.base_seed, whole)?;
+        let w = Self::open(dir, &sweep.spec, &sweep.scenario.title, sweep.base_seed, whole)?;
         if !whole {
             let manifest = Manifest {
                 sweep: ron_text(&sweep.spec),
@@ -119,7 +119,6 @@ impl Writer {
                 cells: sweep.cells.len(),
             };
             std::fs::write(dir.join("shard.json"), serde_json::to_string_pretty(&manifest)? + "\n")?;
-            w.summary = None;
         }
         Ok(w)
     }

@@ -76,6 +76,12 @@ fn token_at(text: &str, line: usize, col: usize) -> Option<String> {
     (!tok.is_empty()).then_some(tok)
 }
 
+/// Whether `text` contains `needle`, ignoring spaces (`Some( Precision (`).
+fn text_has(text: &str, needle: &str) -> bool {
+    let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    squeezed.contains(needle)
+}
+
 /// Turns a RON error at (`line`, `col`) of `text` into a message that says what to write.
 pub fn explain(code: &ron::Error, text: &str, line: usize, col: usize) -> String {
     use ron::Error as E;
@@ -91,6 +97,13 @@ pub fn explain(code: &ron::Error, text: &str, line: usize, col: usize) -> String
     };
     match code {
         E::NoSuchStructField { expected, found, outer } => {
+            // `precision: Some(Precision(…))`: the reader takes an optional block bare, and reads
+            // the inner name as a field of the outer struct.
+            if found.starts_with(|c: char| c.is_ascii_uppercase()) && text_has(text, &format!("Some({found}(")) {
+                return format!(
+                    "write the optional block without `Some(…)`: `{f}: {found}(…)`, not `Some({found}(…))`"
+                );
+            }
             let hint =
                 suggest(found, expected.iter().copied()).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
             format!("unknown field `{found}`{}; {hint}expected one of {}", within(outer), list(expected))

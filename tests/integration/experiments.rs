@@ -340,6 +340,10 @@ fn sweep_command_writes_only_in_its_folder_and_refuses_bad_files_with_locations(
             "timeline",
         ),
         ("Sweep(scenario: 5)", ""),
+        (
+            "Sweep(scenario: \"../scenarios/mmck.ron\", metrics: [\"nodes.server.completed\"], precision: Some(Precision(relative: 0.1)))",
+            "`precision: Precision(…)`",
+        ),
     ];
     let sweeps = dir.join("sweeps");
     std::fs::create_dir_all(&sweeps).unwrap();
