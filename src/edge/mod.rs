@@ -314,8 +314,12 @@ impl Link {
         self.transparent
     }
 
-    /// Asks every layer again whether it is transparent (after a parameter change).
+    /// Asks every layer again whether it is transparent (after a parameter change). An
+    /// adaptive limit that has taken no sample yet starts from the new settings.
     pub fn refresh(&mut self) {
+        if self.limit.stats.samples == 0 {
+            self.limit = adaptive_limit::AdaptiveLimit::new(&self.policy.adaptive_limit);
+        }
         let p = &self.policy;
         self.transparent = fallback::transparent(&p.fallback)
             && retry::transparent(&p.retry)

@@ -346,10 +346,15 @@ impl Station {
         out
     }
 
-    /// The spec was edited at `now`: the adaptive rate's bucket adopts new bounds at once.
+    /// The spec was edited at `now`: the adaptive rate's bucket adopts new bounds at once, and
+    /// an adaptive limit that has not learnt anything yet starts from the new settings (a
+    /// `--set …initial=…` at t = 0 is the limit's start, as if written in the file).
     pub fn retune(&mut self, spec: &ServiceSpec, now: Nanos) {
         if spec.adaptive_rate.enabled {
             self.adaptive_rate.retune(&spec.adaptive_rate, now);
+        }
+        if self.adaptive_limit.stats.samples == 0 {
+            self.adaptive_limit = adaptive_limit::AdaptiveLimit::new(&spec.adaptive_limit);
         }
     }
 

@@ -491,3 +491,25 @@ fn hedging_at_the_95th_percentile_cuts_the_tail() {
     let (a, b) = (hedged.nodes["clients"].completed as i64, plain.nodes["clients"].completed as i64);
     assert!((a - b).abs() <= 3, "{a} answered hedged, {b} without");
 }
+
+#[test]
+fn an_adaptive_limit_set_at_time_zero_starts_from_the_set_value() {
+    // The file says 5; `--set …initial=40` at t = 0 is the limit's start, as if written there.
+    // Light load never pushes AIMD (no drop, in flight far below half the limit), so the limit
+    // stays where it started, on the station and on the edge alike.
+    let text = r#"Scenario(title: "t0", duration: 30.0, sample_every: 1.0,
+        nodes: {"clients": Source(rate: 5.0, to: "api", adaptive_limit: AdaptiveLimit(algorithm: Aimd, initial: Some(5), min_limit: Some(1))),
+                "api": Service(workers: 4, service: Exponential(mean: 0.01),
+                    adaptive_limit: AdaptiveLimit(algorithm: Aimd, initial: Some(5), min_limit: Some(1)))})"#;
+    let mut sim = crate::util::sim(text, 1);
+    sim.set("api.adaptive_limit.initial", "40").unwrap();
+    sim.set("clients.adaptive_limit.initial", "40").unwrap();
+    sim.run_to_end();
+    let limit = sim.reading_series("api", "limit");
+    assert!(!limit.is_empty() && limit.iter().all(|&(_, l)| l == 40.0), "{limit:?}");
+    let edge = sim.reading_series("clients", "->api limit");
+    assert!(!edge.is_empty() && edge.iter().all(|&(_, l)| l == 40.0), "{edge:?}");
+    let stats = sim.report().nodes["api"].policies.as_ref().and_then(|p| p.adaptive_limit).unwrap();
+    assert_eq!((stats.min_limit, stats.max_limit), (40, 40));
+    assert!(stats.samples > 100);
+}
