@@ -309,7 +309,12 @@ fn table(metrics: &[String], cells: &[CellSummary]) -> String {
         s.push_str(&format!("cell {:<4} n={:<4} {}\n", c.cell, c.replications, params.join(" ")));
         for m in metrics {
             let x = &c.metrics[m];
-            s.push_str(&format!("    {:<40} {} ± {}\n", m, short(x.mean), short(x.half_width)));
+            let value = match x.n {
+                0 => "no value in any run".to_string(),
+                1 => format!("{} (one run)", short(x.mean)),
+                _ => format!("{} ± {}", short(x.mean), short(x.half_width)),
+            };
+            s.push_str(&format!("    {m:<40} {value}\n"));
         }
     }
     s
