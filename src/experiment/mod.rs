@@ -26,7 +26,6 @@ pub mod spec;
 pub mod stats;
 pub mod sweep;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -159,21 +158,8 @@ pub fn compare(a: &Variant, b: &Variant, o: &CompareOptions) -> Result<Compariso
     if replications < 2 {
         return Err("a comparison needs at least 2 replications for an interval".into());
     }
-    let spec = SweepSpec {
-        title: String::new(),
-        scenario: String::new(),
-        seed: Some(base_seed),
-        parameters: Vec::new(),
-        replications,
-        metrics: metrics.to_vec(),
-        level,
-        precision: None,
-        warmup: spec::Warmup::Scenario,
-        recovery: None,
-        common_seeds: true,
-        charts: Vec::new(),
-        labels: BTreeMap::new(),
-    };
+    let metric_list = metrics.iter().map(|m| run::Metric::parse(m)).collect::<Result<Vec<_>, _>>()?;
+    let how = run::Recording { metrics: metric_list, ..run::Recording::default() };
     let seeds: Vec<u64> = (0..replications).map(|r| run_seed(base_seed, 0, r, true)).collect();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
     let side = |v: &Variant| -> Result<Vec<RunRow>, String> {
@@ -183,7 +169,7 @@ pub fn compare(a: &Variant, b: &Variant, o: &CompareOptions) -> Result<Compariso
                 .enumerate()
                 .map(|(rep, &seed)| {
                     let (warmup_s, metrics) =
-                        run_once(&v.scenario, &v.sets, &spec, seed).map_err(|e| format!("{}: {e}", v.name))?;
+                        run_once(&v.scenario, &v.sets, &how, seed).map_err(|e| format!("{}: {e}", v.name))?;
                     Ok(RunRow { cell: 0, rep: rep as u32, seed, warmup_s, metrics })
                 })
                 .collect()

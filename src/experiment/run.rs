@@ -89,29 +89,100 @@ fn rewrite_timeline(scn: &mut Scenario, rest: &str, value: &str) -> Result<(), S
     Ok(())
 }
 
-/// Runs one cell's scenario on `seed` and records the sweep's metrics.
-pub fn run_once(scn: &Scenario, sets: &Setting, spec: &SweepSpec, seed: u64) -> Result<(f64, Vec<f64>), String> {
+/// A metric a run records, read once from its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// A number in the run's JSON report at a dotted path (`nodes.api.latency_s.p99`).
+    Report(String),
+    /// A series column's mean after the warm-up (`series.api.queue_len`).
+    Series {
+        node: String,
+        column: String,
+    },
+    /// The recovery verdict: came back, did not, and how long it took.
+    Recovered,
+    Stuck,
+    RecoveryS,
+}
+
+impl Metric {
+    /// Reads a metric's text; the error says what may be written.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.split('.').collect::<Vec<_>>().as_slice() {
+            ["recovered"] => Ok(Metric::Recovered),
+            ["stuck"] => Ok(Metric::Stuck),
+            ["recovery_s"] => Ok(Metric::RecoveryS),
+            ["series", node, column] => {
+                if column_reader(column).is_none() {
+                    let columns: Vec<&str> = COLUMNS.iter().map(|(name, _)| *name).collect();
+                    return Err(format!("metric `{text}`: a series metric names a column: {}", columns.join(", ")));
+                }
+                Ok(Metric::Series { node: node.to_string(), column: column.to_string() })
+            }
+            ["nodes", _, _, ..] => Ok(Metric::Report(text.to_string())),
+            [top, ..] if ["links", "amplification", "sim_time_s", "events"].contains(top) => {
+                Ok(Metric::Report(text.to_string()))
+            }
+            _ => Err(format!(
+                "metric `{text}`: write a report path (`nodes.NODE.…`, `links.FROM->TO.…`), \
+                 `series.NODE.COLUMN`, or `recovered`, `stuck`, `recovery_s`"
+            )),
+        }
+    }
+
+    /// The node it reads, when it names one (to check it exists before anything runs).
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Metric::Series { node, .. } => Some(node),
+            Metric::Report(path) => path.strip_prefix("nodes.").and_then(|rest| rest.split('.').next()),
+            _ => None,
+        }
+    }
+}
+
+/// What every run of a sweep or a comparison records, and how.
+#[derive(Clone, Debug, Default)]
+pub struct Recording {
+    pub metrics: Vec<Metric>,
+    pub warmup: Warmup,
+    pub recovery: Option<RecoverySetup>,
+}
+
+impl Recording {
+    /// A sweep's recording; the error gives the index of the metric that cannot be read.
+    pub fn of(spec: &SweepSpec) -> Result<Self, (usize, String)> {
+        let metrics = spec
+            .metrics
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Metric::parse(m).map_err(|e| (i, e)))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { metrics, warmup: spec.warmup.clone(), recovery: spec.recovery.clone() })
+    }
+}
+
+/// Runs one cell's scenario on `seed` and records the metrics; returns the run's warm-up too.
+pub fn run_once(scn: &Scenario, sets: &Setting, how: &Recording, seed: u64) -> Result<(f64, Vec<f64>), String> {
     let mut sim = Sim::from_scenario(scn.clone(), Some(seed)).map_err(|e| e.to_string())?;
     for (path, value) in sets {
         sim.set(path, value).map_err(|e| format!("{path} = {value}: {e}"))?;
     }
     sim.run_to_end();
     let report = serde_json::to_value(sim.report()).map_err(|e| e.to_string())?;
-    let warmup = warmup_of(&sim, spec);
-    let verdict = spec.recovery.as_ref().and_then(|r| judge(&sim, r));
-    let metrics = spec
+    let warmup = warmup_of(&sim, &how.warmup);
+    let verdict = how.recovery.as_ref().and_then(|r| judge(&sim, r));
+    let flag = |b: bool| f64::from(u8::from(b));
+    let metrics = how
         .metrics
         .iter()
-        .map(|m| match m.as_str() {
-            "recovered" => verdict.as_ref().map_or(f64::NAN, |v| f64::from(u8::from(v.recovered))),
+        .map(|m| match m {
+            Metric::Recovered => verdict.as_ref().map_or(f64::NAN, |v| flag(v.recovered)),
             // Did not recover from the trigger within the run (a relapse after a recovery is
             // the run's business, not the trigger's: `recovered` already said it came back).
-            "stuck" => verdict.as_ref().map_or(f64::NAN, |v| f64::from(u8::from(!v.recovered))),
-            "recovery_s" => verdict.as_ref().and_then(|v| v.recovery_s).unwrap_or(f64::NAN),
-            path => match path.strip_prefix("series.") {
-                Some(rest) => series_metric(&sim, rest, warmup).unwrap_or(f64::NAN),
-                None => report_metric(&report, path).unwrap_or(f64::NAN),
-            },
+            Metric::Stuck => verdict.as_ref().map_or(f64::NAN, |v| flag(!v.recovered)),
+            Metric::RecoveryS => verdict.as_ref().and_then(|v| v.recovery_s).unwrap_or(f64::NAN),
+            Metric::Series { node, column } => series_metric(&sim, node, column, warmup).unwrap_or(f64::NAN),
+            Metric::Report(path) => report_metric(&report, path).unwrap_or(f64::NAN),
         })
         .collect();
     Ok((warmup, metrics))
@@ -130,11 +201,10 @@ pub fn report_metric(report: &Json, path: &str) -> Option<f64> {
     }
 }
 
-/// The series metric `node.column` averaged over the points after `from` seconds: counters as
-/// rates per second, gauges and latency quantiles as span-weighted means, `queue_len_max` as the
-/// largest.
-pub fn series_metric(sim: &Sim, rest: &str, from: f64) -> Option<f64> {
-    let (node, column) = rest.split_once('.')?;
+/// The series metric `node`.`column` averaged over the points after `from` seconds: counters
+/// as rates per second, gauges and latency quantiles as span-weighted means, `queue_len_max` as
+/// the largest.
+pub fn series_metric(sim: &Sim, node: &str, column: &str, from: f64) -> Option<f64> {
     let points: Vec<&Point> = sim.series(node).iter().filter(|p| p.t > from && p.span > 0.0).collect();
     let value = column_reader(column)?;
     if points.is_empty() {
@@ -147,58 +217,44 @@ pub fn series_metric(sim: &Sim, rest: &str, from: f64) -> Option<f64> {
     Some(points.iter().map(|p| value(p) * p.span).sum::<f64>() / span)
 }
 
-/// The per-point value of a series column (a counter as a rate per second).
-pub fn column_reader(column: &str) -> Option<fn(&Point) -> f64> {
-    let f: fn(&Point) -> f64 = match column {
-        "arrivals" => |p| p.arrivals as f64 / p.span,
-        "completed" | "goodput" => |p| p.completed as f64 / p.span,
-        "errors" => |p| p.errors as f64 / p.span,
-        "rejected" => |p| p.rejected as f64 / p.span,
-        "dropped" => |p| p.dropped as f64 / p.span,
-        "timed_out" => |p| p.timed_out as f64 / p.span,
-        "retries" => |p| p.retries as f64 / p.span,
-        "latency_p50" => |p| p.latency_p50,
-        "latency_p95" => |p| p.latency_p95,
-        "latency_p99" => |p| p.latency_p99,
-        "queue_len" => |p| p.queue_len,
-        "queue_len_max" => |p| p.queue_len_max,
-        "busy" => |p| p.busy,
-        "utilization" => |p| p.utilization,
-        "in_system" => |p| p.in_system,
-        _ => return None,
-    };
-    Some(f)
-}
-
-/// The series columns a metric may name.
-pub const SERIES_COLUMNS: &[&str] = &[
-    "arrivals",
-    "completed",
-    "goodput",
-    "errors",
-    "rejected",
-    "dropped",
-    "timed_out",
-    "retries",
-    "latency_p50",
-    "latency_p95",
-    "latency_p99",
-    "queue_len",
-    "queue_len_max",
-    "busy",
-    "utilization",
-    "in_system",
+/// The series columns a metric may name, with each point's value (a counter as a rate per
+/// second).
+pub const COLUMNS: &[(&str, Reader)] = &[
+    ("arrivals", |p| p.arrivals as f64 / p.span),
+    ("completed", |p| p.completed as f64 / p.span),
+    ("goodput", |p| p.completed as f64 / p.span),
+    ("errors", |p| p.errors as f64 / p.span),
+    ("rejected", |p| p.rejected as f64 / p.span),
+    ("dropped", |p| p.dropped as f64 / p.span),
+    ("timed_out", |p| p.timed_out as f64 / p.span),
+    ("retries", |p| p.retries as f64 / p.span),
+    ("latency_p50", |p| p.latency_p50),
+    ("latency_p95", |p| p.latency_p95),
+    ("latency_p99", |p| p.latency_p99),
+    ("queue_len", |p| p.queue_len),
+    ("queue_len_max", |p| p.queue_len_max),
+    ("busy", |p| p.busy),
+    ("utilization", |p| p.utilization),
+    ("in_system", |p| p.in_system),
 ];
 
+/// Reads one series column's value from a point.
+pub type Reader = fn(&Point) -> f64;
+
+/// The per-point value of a series column.
+pub fn column_reader(column: &str) -> Option<Reader> {
+    COLUMNS.iter().find(|(name, _)| *name == column).map(|(_, f)| *f)
+}
+
 /// Where this run's steady state starts, seconds.
-fn warmup_of(sim: &Sim, spec: &SweepSpec) -> f64 {
+fn warmup_of(sim: &Sim, warmup: &Warmup) -> f64 {
     let scenario = sim.scenario().warmup;
-    let Warmup::Mser5(metric) = &spec.warmup else { return scenario };
-    let Some((node, column)) = metric.strip_prefix("series.").and_then(|r| r.split_once('.')) else { return scenario };
-    let Some(value) = column_reader(column) else { return scenario };
+    let Warmup::Mser5(metric) = warmup else { return scenario };
+    let Ok(Metric::Series { node, column }) = Metric::parse(metric) else { return scenario };
+    let Some(value) = column_reader(&column) else { return scenario };
     // The completed points after the scenario's own warm-up (before it nothing is counted and
     // the series reads 0; the open tail covers less than a step). MSER-5 truncates further.
-    let points: Vec<&Point> = sim.series(node).iter().filter(|p| p.span > 0.0 && p.t > scenario).collect();
+    let points: Vec<&Point> = sim.series(&node).iter().filter(|p| p.span > 0.0 && p.t > scenario).collect();
     let full = points.split_last().map_or(&points[..], |(_, rest)| rest);
     let values: Vec<f64> = full.iter().map(|p| value(p)).collect();
     match mser::mser5(&values) {
@@ -258,6 +314,18 @@ mod tests {
         assert_eq!(run_seed(1, 3, 7, true), run_seed(1, 9, 7, true), "common random numbers across cells");
         // "1/23" and "12/3" must differ: the separator keeps them apart.
         assert_ne!(run_seed(1, 1, 23, false), run_seed(1, 12, 3, false));
+    }
+
+    #[test]
+    fn metrics_are_read_once_with_their_node() {
+        assert_eq!(Metric::parse("stuck"), Ok(Metric::Stuck));
+        let series = Metric::parse("series.api.queue_len").unwrap();
+        assert_eq!(series.node(), Some("api"));
+        assert_eq!(Metric::parse("nodes.db.latency_s.p99").unwrap().node(), Some("db"));
+        assert_eq!(Metric::parse("links.api->db.retries").unwrap().node(), None);
+        assert!(Metric::parse("series.api.nope").unwrap_err().contains("queue_len"));
+        assert!(Metric::parse("latency").unwrap_err().contains("report path"));
+        assert!(Metric::parse("nodes.api").is_err(), "a node is not a number");
     }
 
     #[test]

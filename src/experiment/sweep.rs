@@ -13,7 +13,7 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
-use super::run::{RunRow, Setting, cell_scenario, run_once, run_seed};
+use super::run::{Recording, RunRow, Setting, cell_scenario, run_once, run_seed};
 use super::spec::{LoadedSweep, SweepSpec};
 use super::stats::summarize;
 use crate::Sim;
@@ -64,6 +64,8 @@ pub struct Sweep {
     pub scenario_text: String,
     pub base_seed: u64,
     pub cells: Vec<Setting>,
+    /// The metrics as read from the spec, with its warm-up and recovery settings.
+    pub recording: Recording,
 }
 
 impl Sweep {
@@ -73,7 +75,7 @@ impl Sweep {
         let loaded = LoadedSweep::read(path).map_err(|e| e.to_string())?;
         let src = crate::scenario::Source::read(&loaded.scenario_path).map_err(|e| e.to_string())?;
         let scenario = crate::scenario::load(&src).map_err(|e| e.to_string())?;
-        let sweep = Self::unchecked(loaded.spec, scenario, src.text);
+        let mut sweep = Self::unchecked(loaded.spec, scenario, src.text);
         // Located in the sweep file, at the parameter or metric that does not fit the model.
         sweep.check().map_err(|(at, message)| {
             let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -85,7 +87,7 @@ impl Sweep {
 
     /// A sweep of `scenario` (already checked) by `spec`.
     pub fn new(spec: SweepSpec, scenario: Scenario, scenario_text: String) -> Result<Self, String> {
-        let sweep = Self::unchecked(spec, scenario, scenario_text);
+        let mut sweep = Self::unchecked(spec, scenario, scenario_text);
         sweep.check().map_err(|(at, message)| format!("{at}: {message}"))?;
         Ok(sweep)
     }
@@ -93,13 +95,13 @@ impl Sweep {
     fn unchecked(spec: SweepSpec, scenario: Scenario, scenario_text: String) -> Self {
         let base_seed = spec.seed.unwrap_or(scenario.seed);
         let cells = cells(&spec);
-        Self { spec, scenario, scenario_text, base_seed, cells }
+        Self { spec, scenario, scenario_text, base_seed, cells, recording: Recording::default() }
     }
 
     /// Tries every parameter value on the model (without running it) and every metric's
     /// node, so a mistake is reported before hours of runs, not after. An error names the
     /// sweep file's path it is at (`parameters.2`, `metrics.0`).
-    fn check(&self) -> Result<(), (String, String)> {
+    fn check(&mut self) -> Result<(), (String, String)> {
         for (i, p) in self.spec.parameters.iter().enumerate() {
             let at = format!("parameters.{i}");
             for value in p.value_texts() {
@@ -116,31 +118,17 @@ impl Sweep {
         let sim = Sim::from_scenario(self.scenario.clone(), Some(self.base_seed))
             .map_err(|e| ("scenario".to_string(), e.to_string()))?;
         let nodes = sim.node_names();
-        for (i, m) in self.spec.metrics.iter().enumerate() {
-            let at = format!("metrics.{i}");
-            let node = match m.split('.').collect::<Vec<_>>().as_slice() {
-                ["recovered" | "stuck" | "recovery_s"] => continue,
-                ["series", node, column] => {
-                    if !super::run::SERIES_COLUMNS.contains(column) {
-                        let columns = super::run::SERIES_COLUMNS.join(", ");
-                        return Err((at, format!("metric `{m}`: a series metric names a column: {columns}")));
-                    }
-                    *node
-                }
-                ["nodes", node, ..] => *node,
-                [top, ..] if ["links", "amplification", "sim_time_s", "events"].contains(top) => continue,
-                _ => {
-                    return Err((
-                        at,
-                        format!(
-                            "metric `{m}`: write a report path (`nodes.NODE.…`, `links.FROM->TO.…`), \
-                             `series.NODE.COLUMN`, or `recovered`, `stuck`, `recovery_s`"
-                        ),
-                    ));
-                }
-            };
-            if !nodes.iter().any(|n| n == node) {
-                return Err((at, format!("metric `{m}`: no node named `{node}`; nodes are {}", nodes.join(", "))));
+        self.recording = Recording::of(&self.spec).map_err(|(i, e)| (format!("metrics.{i}"), e))?;
+        for (i, m) in self.recording.metrics.iter().enumerate() {
+            if let Some(node) = m.node()
+                && !nodes.iter().any(|n| n == node)
+            {
+                let text = &self.spec.metrics[i];
+                let known = nodes.join(", ");
+                return Err((
+                    format!("metrics.{i}"),
+                    format!("metric `{text}`: no node named `{node}`; nodes are {known}"),
+                ));
             }
         }
         if let Some(r) = &self.spec.recovery
@@ -184,7 +172,7 @@ impl Sweep {
         let run = |rep: u32| -> Result<RunRow, String> {
             let seed = run_seed(self.base_seed, cell, rep, self.spec.common_seeds);
             let (warmup_s, metrics) =
-                run_once(&scn, &sets, &self.spec, seed).map_err(|e| format!("cell {cell}: {e}"))?;
+                run_once(&scn, &sets, &self.recording, seed).map_err(|e| format!("cell {cell}: {e}"))?;
             bar.inc(1);
             Ok(RunRow { cell, rep, seed, warmup_s, metrics })
         };
